@@ -65,9 +65,10 @@ def numpy_or_torch(fn: F) -> F:
 
         def convert(v):
             if isinstance(v, np.ndarray):
-                if v.dtype.kind in "fc":
-                    return torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))
-                return torch.from_numpy(np.ascontiguousarray(v))
+                # A copy: torch.from_numpy needs a writable buffer (a Camera's arrays are
+                # read-only), and float inputs become float64.
+                dtype = np.float64 if v.dtype.kind in "fc" else v.dtype
+                return torch.from_numpy(np.array(v, dtype=dtype, copy=True))
             return v
 
         out = fn(*(convert(a) for a in args), **{k: convert(v) for k, v in kwargs.items()})
