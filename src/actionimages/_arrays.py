@@ -40,8 +40,10 @@ def _to_numpy(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     if isinstance(value, tuple):
-        return type(value)(*(_to_numpy(v) for v in value)) if hasattr(value, "_fields") else (
-            tuple(_to_numpy(v) for v in value)
+        return (
+            type(value)(*(_to_numpy(v) for v in value))
+            if hasattr(value, "_fields")
+            else (tuple(_to_numpy(v) for v in value))
         )
     if isinstance(value, list):
         return [_to_numpy(v) for v in value]
@@ -79,8 +81,8 @@ def numpy_or_torch(fn: F) -> F:
 
 def check_finite(name: str, x: torch.Tensor | np.ndarray) -> None:
     """Raise a ValueError naming ``name`` if it holds NaN or inf."""
-    ok = bool(torch.isfinite(x).all()) if isinstance(x, torch.Tensor) else bool(
-        np.isfinite(x).all()
+    ok = (
+        bool(torch.isfinite(x).all()) if isinstance(x, torch.Tensor) else bool(np.isfinite(x).all())
     )
     if not ok:
         raise ValueError(f"{name} contains NaN or inf; clean or mask the input before calling")
@@ -89,6 +91,6 @@ def check_finite(name: str, x: torch.Tensor | np.ndarray) -> None:
 def check_shape(name: str, x: Any, shape: tuple[int | None, ...]) -> None:
     """Raise a ValueError unless ``x.shape`` matches ``shape`` (None matches any size)."""
     got = tuple(x.shape)
-    if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+    if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got, strict=False)):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {got}")

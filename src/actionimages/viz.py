@@ -31,7 +31,9 @@ def overlay_action_images(rgb: np.ndarray, action: np.ndarray, strength: float =
         the blue background level (the gripper) is left out so the scene stays visible.
     """
     if rgb.shape != action.shape:
-        raise ValueError(f"rgb {rgb.shape} and action images {action.shape} must have the same shape")
+        raise ValueError(
+            f"rgb {rgb.shape} and action images {action.shape} must have the same shape"
+        )
     a = np.asarray(action, dtype=np.float32).copy()
     a[..., 2] = np.where(a[..., 2] > 0.25 + 1e-3, a[..., 2], 0.0)  # drop the gripper background
     alpha = strength * a.max(axis=-1, keepdims=True)  # (..., H, W, 1)
@@ -63,7 +65,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 10.0, crf: int 
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     # H.264 with yuv420p needs even sizes: pad by one black row/column if needed.
-    T, H, W, _ = frames.shape
+    _T, H, W, _ = frames.shape
     if H % 2 or W % 2:
         frames = np.pad(frames, ((0, 0), (0, H % 2), (0, W % 2), (0, 0)))
     path = Path(path)

@@ -146,16 +146,22 @@ def _points_to_pose(points: torch.Tensor, layout: Layout) -> tuple[torch.Tensor,
 def _triangulate_points(heat, K, E, present, sigma_px):
     """Sub-pixel peaks in every view + multi-view least squares. Returns points, conf, vis, n, err."""
     V, T, P, H, W = heat.shape
+    # Red/green blobs may be found from a faint tail (a point just off the image); the
+    # up blob exists only above 0.25 in blue (Eq. 5), so its thresholds sit there.
     up_floor = BLUE_LEVEL + GRIPPER_TOLERANCE
-    floor = torch.tensor([0.1, 0.1, up_floor], dtype=heat.dtype, device=heat.device)  # r, g, up
-    floor = floor.expand(V, T, P).reshape(-1)
-    uv, found, _ = fit_gaussian_peak(heat.reshape(-1, H, W), sigma_px, floor=floor)
+    floor = torch.tensor([0.02, 0.02, up_floor], dtype=heat.dtype, device=heat.device)
+    min_peak = torch.tensor([0.03, 0.03, up_floor + 0.01], dtype=heat.dtype, device=heat.device)
+    floor = floor.expand(V, T, P).reshape(-1)  # (V*T*P,)
+    min_peak = min_peak.expand(V, T, P).reshape(-1)
+    uv, found, peak = fit_gaussian_peak(heat.reshape(-1, H, W), sigma_px, floor, min_peak)
     uv = uv.reshape(V, T, P, 2)
     visible = found.reshape(V, T, P) & present[..., None]  # (V, T, 3)
+    # A view that sees only a faint tail constrains the point less: weight by peak^2.
+    weight = visible * peak.reshape(V, T, P).clamp(0, 1) ** 2
     Pm = K @ E[..., :3, :]  # (V, T, 3, 4)
     X, ok, rms = triangulate(
         uv.permute(1, 2, 0, 3).reshape(T * P, V, 2),  # (V, T, P, 2) -> (T*P, V, 2)
-        visible.permute(1, 2, 0).reshape(T * P, V).to(heat.dtype),
+        weight.permute(1, 2, 0).reshape(T * P, V).to(heat.dtype),  # (V, T, P) -> (T*P, V)
         Pm[:, :, None].expand(V, T, P, 3, 4).permute(1, 2, 0, 3, 4).reshape(T * P, V, 3, 4),
     )
     ok = ok.reshape(T, P)
@@ -195,7 +201,9 @@ def _paper_points(heat, K, E, present, ray_samples, near, far, main_view, side_v
     # 3. Project into the side view and score by bilinear lookup of its heatmap.
     uvs, depth_s = project_points(X, K[side, t_idx], E[side, t_idx])  # (T, P, S, 2)
     side_heat = heat[side, t_idx, p_idx]  # (T, P, H, W)
-    grid = torch.stack([uvs[..., 0] / W * 2 - 1, uvs[..., 1] / H * 2 - 1], dim=-1)  # align_corners=False
+    grid = torch.stack(
+        [uvs[..., 0] / W * 2 - 1, uvs[..., 1] / H * 2 - 1], dim=-1
+    )  # align_corners=False
     score = torch.nn.functional.grid_sample(
         side_heat.reshape(T * P, 1, H, W),
         grid.reshape(T * P, 1, ray_samples, 2).to(side_heat.dtype),
@@ -205,7 +213,9 @@ def _paper_points(heat, K, E, present, ray_samples, near, far, main_view, side_v
     best = score.argmax(-1)  # (T, P)
     pts = torch.gather(X, 2, best[..., None, None].expand(T, P, 1, 3))[:, :, 0]
     ok = ok & (score.max(-1).values > 0)
-    conf = torch.where(ok, score.max(-1).values.clamp(0, 1), torch.zeros_like(best, dtype=heat.dtype))
+    conf = torch.where(
+        ok, score.max(-1).values.clamp(0, 1), torch.zeros_like(best, dtype=heat.dtype)
+    )
     n = visible.sum(0)
     err = torch.where(ok, torch.zeros_like(conf), torch.full_like(conf, float("inf")))
     return pts, ok, conf, visible, n, err
@@ -260,7 +270,9 @@ def decode_action_images(
     if len(cameras) != V:
         raise ValueError(f"got {V} views of images but {len(cameras)} cameras")
     if not (0 < near < far) or ray_samples < 2:
-        raise ValueError(f"need 0 < near < far and ray_samples >= 2, got {near}, {far}, {ray_samples}")
+        raise ValueError(
+            f"need 0 < near < far and ray_samples >= 2, got {near}, {far}, {ray_samples}"
+        )
     if not (0 <= main_view < V and 0 <= side_view < V):
         raise ValueError(f"main_view/side_view must index one of {V} views")
     Knp, Enp, h, w = stack_cameras(cameras, T)
@@ -272,12 +284,16 @@ def decode_action_images(
     if view_mask is None:
         present = torch.ones(V, T, dtype=torch.bool, device=imgs.device)
     else:
-        m = torch.as_tensor(np.asarray(view_mask) if not isinstance(view_mask, torch.Tensor) else view_mask)
+        m = torch.as_tensor(
+            np.asarray(view_mask) if not isinstance(view_mask, torch.Tensor) else view_mask
+        )
         m = m.to(device=imgs.device, dtype=torch.bool)
         if m.shape == (V,):
             m = m[:, None].expand(V, T)
         if m.shape != (V, T):
-            raise ValueError(f"view_mask must have shape ({V},) or ({V}, {T}), got {tuple(m.shape)}")
+            raise ValueError(
+                f"view_mask must have shape ({V},) or ({V}, {T}), got {tuple(m.shape)}"
+            )
         present = m
     if not bool(present.any(0).all()):
         raise ValueError("view_mask leaves some time steps with no view at all")

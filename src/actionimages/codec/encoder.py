@@ -107,12 +107,20 @@ def encode_action_images(
             [pos, normal, up] is in front of the camera (it may still be off-image).
     """
     torch_mode = any(isinstance(x, torch.Tensor) for x in (position, rotation, gripper))
-    device = next((x.device for x in (position, rotation, gripper) if isinstance(x, torch.Tensor)), None)
+    device = next(
+        (x.device for x in (position, rotation, gripper) if isinstance(x, torch.Tensor)), None
+    )
     # Geometry in float64 (projection of points metres away must not lose sub-pixel
     # precision); the image itself in float32.
-    pos = torch.as_tensor(np.asarray(position) if not torch_mode else position, dtype=torch.float64, device=device)
-    rot = torch.as_tensor(np.asarray(rotation) if not torch_mode else rotation, dtype=torch.float64, device=device)
-    grip = torch.as_tensor(np.asarray(gripper) if not torch_mode else gripper, dtype=torch.float64, device=device)
+    pos = torch.as_tensor(
+        np.asarray(position) if not torch_mode else position, dtype=torch.float64, device=device
+    )
+    rot = torch.as_tensor(
+        np.asarray(rotation) if not torch_mode else rotation, dtype=torch.float64, device=device
+    )
+    grip = torch.as_tensor(
+        np.asarray(gripper) if not torch_mode else gripper, dtype=torch.float64, device=device
+    )
     _validate(pos, rot, grip, axis_length, sigma, layout)
     T = pos.shape[0]
     K, E, H, W = stack_cameras(cameras, T)
@@ -152,7 +160,9 @@ def encode_action_images(
     #    ~4x slower on CPU): image (H, W*3) = A (H, 3) @ B (3, W*3), where
     #    A = [gy_pos, gy_normal, 1] and B's rows hold gx_pos in the red slots, gx_normal
     #    in the green slots and the gripper level in the blue slots.
-    A = torch.stack([gy[:, :, 0], gy[:, :, 1], torch.ones_like(gy[:, :, 0])], dim=-1)  # (V, T, H, 3)
+    A = torch.stack(
+        [gy[:, :, 0], gy[:, :, 1], torch.ones_like(gy[:, :, 0])], dim=-1
+    )  # (V, T, H, 3)
     B = torch.zeros(V, T, 3, W, 3, dtype=torch.float64, device=device)
     B[:, :, 0, :, 0] = gx[:, :, 0]
     B[:, :, 1, :, 1] = gx[:, :, 1]
@@ -162,7 +172,9 @@ def encode_action_images(
     else:
         images = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
         if tuple(images.shape) != (V, T, H, W, 3) or not images.is_contiguous():
-            raise ValueError(f"out must be a contiguous array of shape {(V, T, H, W, 3)}, got {tuple(images.shape)}")
+            raise ValueError(
+                f"out must be a contiguous array of shape {(V, T, H, W, 3)}, got {tuple(images.shape)}"
+            )
         if images.dtype != out_dtype:
             out_dtype = images.dtype
     a = A.reshape(V * T, H, 3).to(out_dtype)  # (V, T, H, 3) -> (VT, H, 3)

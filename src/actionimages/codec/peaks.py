@@ -21,7 +21,7 @@ def centroid(heat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         uv: (N, 2); mass: (N,) the heatmap's sum (0 means nothing to locate).
     """
-    N, H, W = heat.shape
+    _N, H, W = heat.shape
     mass = heat.sum(dim=(1, 2))
     xs = torch.arange(W, dtype=heat.dtype, device=heat.device) + 0.5
     ys = torch.arange(H, dtype=heat.dtype, device=heat.device) + 0.5
@@ -31,22 +31,41 @@ def centroid(heat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([u, v], dim=-1), mass
 
 
+def estimate_noise(heat: torch.Tensor, stride: int = 3) -> torch.Tensor:
+    """Robust per-heatmap noise level (N,): 1.4826 x the median absolute deviation.
+
+    A heatmap is mostly flat background, so the MAD over (a strided subsample of) its
+    pixels measures the noise, unaffected by the blob itself.
+    """
+    sub = heat[:, ::stride, ::stride].reshape(heat.shape[0], -1)
+    med = sub.median(dim=-1, keepdim=True).values
+    return 1.4826 * (sub - med).abs().median(dim=-1).values
+
+
 def fit_gaussian_peak(
-    heat: torch.Tensor, sigma_px: float, floor: torch.Tensor | float = 0.1, min_peak: float = 0.5
+    heat: torch.Tensor,
+    sigma_px: float,
+    floor: torch.Tensor | float = 0.02,
+    min_peak: torch.Tensor | float = 0.03,
+    relative_floor: float = 0.25,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sub-pixel centre of an isotropic Gaussian blob in each heatmap.
 
     Around the brightest pixel, ``log z = a (x^2 + y^2) + b x + c y + d`` is fitted by
     weighted least squares (weights z^2, which undo the log's amplification of noise
     in dim pixels). The centre is (-b / 2a, -c / 2a). The fit is exact for a clean
-    Gaussian of any width, including one cut by the image border, and it tolerates
-    blur (which only widens the blob).
+    Gaussian of any width, including one cut by the image border (only a tail may be
+    inside), and it tolerates blur (which only widens the blob).
+
+    Thresholds adapt to the noise: pixels count only above max(floor, 4 noise,
+    relative_floor * peak), and a blob needs a peak above max(min_peak, 8 noise).
 
     Args:
         heat: (N, H, W) heatmaps with values in about [0, 1].
         sigma_px: expected Gaussian sigma in pixels (sets the fitting window).
-        floor: pixels at or below this value (scalar or (N,)) are left out of the fit.
-        min_peak: a heatmap whose maximum is below this has no visible point.
+        floor: absolute pixel floor, scalar or (N,).
+        min_peak: absolute minimum peak for a visible blob, scalar or (N,).
+        relative_floor: pixels below this fraction of the peak are left out.
 
     Returns:
         uv: (N, 2) centres (the argmax pixel centre where the fit failed).
@@ -72,7 +91,10 @@ def fit_gaussian_peak(
     scale = max(sigma_px, 1.0)
     x = ((cols[:, None, :] - j0[:, None, None]).expand(N, wh, ww).reshape(N, -1)).to(dtype) / scale
     y = ((rows[:, :, None] - i0[:, None, None]).expand(N, wh, ww).reshape(N, -1)).to(dtype) / scale
-    floor_t = torch.as_tensor(floor, dtype=dtype, device=device).reshape(-1, 1)
+    noise = estimate_noise(heat)  # (N,)
+    floor_t = torch.maximum(torch.as_tensor(floor, dtype=dtype, device=device), 4 * noise)
+    floor_t = torch.maximum(floor_t, relative_floor * peak)[:, None]  # (N, 1)
+    min_peak_t = torch.maximum(torch.as_tensor(min_peak, dtype=dtype, device=device), 8 * noise)
     use = z > floor_t
     w = torch.where(use, z * z, torch.zeros_like(z))
     logz = torch.log(torch.where(use, z, torch.ones_like(z)))
@@ -83,7 +105,7 @@ def fit_gaussian_peak(
     rhs = torch.einsum("npi,np,np->ni", F, w, logz)
     n_used = use.sum(-1)
     tr = M.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-300)
-    ok = (n_used >= 5) & (peak >= min_peak)
+    ok = (n_used >= 5) & (peak >= min_peak_t)
     ok = ok & (torch.linalg.eigvalsh(M / tr[:, None, None])[:, 0] > 1e-12)
     M = torch.where(ok[:, None, None], M, torch.eye(4, dtype=dtype, device=device))
     theta = torch.linalg.solve(M, torch.where(ok[:, None], rhs, torch.zeros_like(rhs)))

@@ -47,12 +47,16 @@ class Episode:
             raise ValueError(f"Episode.gripper must be ({T},), got {np.shape(self.gripper)}")
         for name, frames in self.images.items():
             if frames.ndim != 4 or frames.shape[0] != T or frames.shape[-1] != 3:
-                raise ValueError(f"Episode.images[{name!r}] must be ({T}, H, W, 3), got {frames.shape}")
+                raise ValueError(
+                    f"Episode.images[{name!r}] must be ({T}, H, W, 3), got {frames.shape}"
+                )
             if frames.dtype != np.uint8:
                 raise ValueError(f"Episode.images[{name!r}] must be uint8, got {frames.dtype}")
         for name, cams in self.cameras.items():
             if len(cams) != T:
-                raise ValueError(f"Episode.cameras[{name!r}] must hold {T} cameras, got {len(cams)}")
+                raise ValueError(
+                    f"Episode.cameras[{name!r}] must hold {T} cameras, got {len(cams)}"
+                )
 
     @property
     def num_frames(self) -> int:

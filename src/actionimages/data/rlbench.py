@@ -48,12 +48,16 @@ ALLOWED = {
 _FLIP_XY = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def rlbench_camera(extrinsics: np.ndarray, intrinsics: np.ndarray, height: int, width: int) -> Camera:
+def rlbench_camera(
+    extrinsics: np.ndarray, intrinsics: np.ndarray, height: int, width: int
+) -> Camera:
     """Convert one RLBench/PyRep camera (cam-to-world E, negative-focal K) to OpenCV."""
     E = np.asarray(extrinsics, dtype=np.float64)
     K = np.asarray(intrinsics, dtype=np.float64)
     if E.shape != (4, 4) or K.shape != (3, 3):
-        raise ValueError(f"RLBench camera needs 4x4 extrinsics and 3x3 intrinsics, got {E.shape}, {K.shape}")
+        raise ValueError(
+            f"RLBench camera needs 4x4 extrinsics and 3x3 intrinsics, got {E.shape}, {K.shape}"
+        )
     R = nearest_rotation(E[:3, :3])  # stored in float32; re-orthonormalise
     w2c = np.eye(4)
     w2c[:3, :3] = R.T
@@ -101,8 +105,16 @@ def read_rlbench_episode(path: str | Path, cameras: tuple[str, ...] | None = Non
     if not isinstance(observations, list) or not observations:
         raise ValueError(f"{path / 'low_dim_obs.pkl'} holds no observations")
     T = len(observations)
-    descriptions = safe_load(path / "variation_descriptions.pkl") if (path / "variation_descriptions.pkl").is_file() else []
-    variation = safe_load(path / "variation_number.pkl") if (path / "variation_number.pkl").is_file() else None
+    descriptions = (
+        safe_load(path / "variation_descriptions.pkl")
+        if (path / "variation_descriptions.pkl").is_file()
+        else []
+    )
+    variation = (
+        safe_load(path / "variation_number.pkl")
+        if (path / "variation_number.pkl").is_file()
+        else None
+    )
 
     pose = np.stack([np.asarray(o.gripper_pose, dtype=np.float64) for o in observations])  # (T, 7)
     if pose.shape != (T, 7) or not np.isfinite(pose).all():

@@ -55,7 +55,9 @@ class AllowListUnpickler(pickle.Unpickler):
             ) from None
 
 
-def safe_load(path_or_bytes: str | Path | bytes, allowed: Mapping[tuple[str, str], Any] = ()) -> Any:
+def safe_load(
+    path_or_bytes: str | Path | bytes, allowed: Mapping[tuple[str, str], Any] = ()
+) -> Any:
     """Load a pickle file (or bytes) through :class:`AllowListUnpickler`."""
     allowed = dict(allowed)
     if isinstance(path_or_bytes, bytes):
@@ -67,7 +69,9 @@ def safe_load(path_or_bytes: str | Path | bytes, allowed: Mapping[tuple[str, str
         try:
             return AllowListUnpickler(f, allowed, source=str(path)).load()
         except (pickle.UnpicklingError, EOFError) as err:
-            raise ValueError(f"{path} is not a readable pickle ({err}); is the file truncated?") from err
+            raise ValueError(
+                f"{path} is not a readable pickle ({err}); is the file truncated?"
+            ) from err
 
 
 class PlainRecord:

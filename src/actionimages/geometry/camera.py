@@ -58,7 +58,9 @@ class Camera:
             )
         h, w = int(self.height), int(self.width)
         if h != self.height or w != self.width or h <= 0 or w <= 0:
-            raise ValueError(f"Camera height/width must be positive integers, got {self.height}x{self.width}")
+            raise ValueError(
+                f"Camera height/width must be positive integers, got {self.height}x{self.width}"
+            )
         K.setflags(write=False)
         E.setflags(write=False)
         object.__setattr__(self, "K", K)
@@ -193,5 +195,8 @@ def stack_cameras(cameras: Sequence[CameraSpec], T: int) -> tuple[np.ndarray, np
         sizes.update((c.height, c.width) for c in seq)
     if len(sizes) != 1:
         raise ValueError(f"all cameras must share one image size, got {sorted(sizes)}")
-    (h, w,) = sizes.pop()
+    (
+        h,
+        w,
+    ) = sizes.pop()
     return np.stack(Ks), np.stack(Es), h, w

@@ -89,4 +89,6 @@ def plucker_map(K, world_to_camera, height: int, width: int, reference_world_to_
     uv = uv.expand(*batch, height * width, 2)
     o, d = pixel_rays(uv, K, world_to_camera)
     m = torch.linalg.cross(o, d, dim=-1)
-    return torch.cat([d, m], dim=-1).reshape(*batch, height, width, 6)  # (..., HW, 6) -> (..., H, W, 6)
+    return torch.cat([d, m], dim=-1).reshape(
+        *batch, height, width, 6
+    )  # (..., HW, 6) -> (..., H, W, 6)

@@ -20,7 +20,9 @@ from actionimages._arrays import numpy_or_torch
 
 def _check_last(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
     if tuple(x.shape[x.ndim - len(shape) :]) != shape or x.ndim < len(shape):
-        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}"
+        )
 
 
 def _skew(v: torch.Tensor) -> torch.Tensor:
@@ -106,7 +108,9 @@ def matrix_to_euler_xyz(R):
     b = torch.asin(sb)
     cb = torch.sqrt(R[..., 2, 1] ** 2 + R[..., 2, 2] ** 2)
     locked = cb < 1e-7
-    a = torch.where(locked, torch.atan2(-R[..., 1, 2], R[..., 1, 1]), torch.atan2(R[..., 2, 1], R[..., 2, 2]))
+    a = torch.where(
+        locked, torch.atan2(-R[..., 1, 2], R[..., 1, 1]), torch.atan2(R[..., 2, 1], R[..., 2, 2])
+    )
     c = torch.where(locked, torch.zeros_like(b), torch.atan2(R[..., 1, 0], R[..., 0, 0]))
     return torch.stack([a, b, c], dim=-1)
 
@@ -140,7 +144,9 @@ def rot6d_to_matrix(d6):
     a2p = a2 - (b1 * a2).sum(-1, keepdim=True) * b1
     n2 = a2p.norm(dim=-1, keepdim=True)
     if bool((n1 < 1e-12).any() or (n2 < 1e-12).any()):
-        raise ValueError("6-D rotation has a zero or collinear column; it does not define a rotation")
+        raise ValueError(
+            "6-D rotation has a zero or collinear column; it does not define a rotation"
+        )
     b2 = a2p / n2
     b3 = torch.linalg.cross(b1, b2, dim=-1)
     return torch.stack([b1, b2, b3], dim=-1)
