@@ -154,6 +154,8 @@ def look_at(
     The camera's y axis points down, so ``up`` (world) appears at the top of the image.
     """
     eye, target, up = (np.asarray(x, dtype=np.float64) for x in (eye, target, up))
+    if any(v.shape != (3,) or not np.isfinite(v).all() for v in (eye, target, up)):
+        raise ValueError(f"look_at needs finite 3-vectors, got eye={eye}, target={target}, up={up}")
     z = target - eye
     if np.linalg.norm(z) < 1e-9:
         raise ValueError("look_at: eye and target coincide")

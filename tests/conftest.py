@@ -1,0 +1,46 @@
+"""Shared test set-up: one torch thread (the machine is shared), deterministic hypothesis."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+torch.set_num_threads(1)
+
+# Derandomised so CI and local runs explore the same examples; no deadline because the
+# machine is shared and timings are noisy.
+settings.register_profile(
+    "default",
+    derandomize=True,
+    deadline=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+RLBENCH_ROOT = Path(
+    os.environ.get(
+        "ACTIONIMAGES_RLBENCH",
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rlbench",
+    )
+)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def rlbench_episode_dirs() -> list[Path]:
+    """The real RLBench sample's episode folders (skips when the sample is absent)."""
+    from actionimages.data.rlbench import find_episodes
+
+    if not RLBENCH_ROOT.exists():
+        pytest.skip(f"RLBench sample not found at {RLBENCH_ROOT} (set ACTIONIMAGES_RLBENCH)")
+    return find_episodes(RLBENCH_ROOT)
