@@ -1,0 +1,83 @@
+"""Feature statistics as LeRobot keeps them: min, max, mean, std, count.
+
+Numeric features get per-dimension statistics (shape (n,)); videos get per-channel
+statistics of pixel values scaled to [0, 1], shaped (3, 1, 1) so they broadcast over
+(C, H, W) images. NaN entries (an uncalibrated view) are left out; a dimension with no
+finite value gets NaN statistics and count 0. LeRobot also stores quantiles in newer
+releases; they cannot be merged exactly across episodes, so they are not written here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STAT_KEYS = ("min", "max", "mean", "std", "count")
+
+
+def array_stats(values: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, ...) samples -> statistics over axis 0, NaN-aware."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x.reshape(len(x), -1)  # (N, D)
+    finite = np.isfinite(x)
+    count = finite.sum(axis=0)
+    safe = np.where(finite, x, 0.0)
+    n = np.maximum(count, 1)
+    mean = safe.sum(axis=0) / n
+    var = (np.where(finite, x - mean, 0.0) ** 2).sum(axis=0) / n
+    lo = np.where(finite, x, np.inf).min(axis=0)
+    hi = np.where(finite, x, -np.inf).max(axis=0)
+    empty = count == 0
+    out = {
+        "min": np.where(empty, np.nan, lo),
+        "max": np.where(empty, np.nan, hi),
+        "mean": np.where(empty, np.nan, mean),
+        "std": np.where(empty, np.nan, np.sqrt(var)),
+        "count": np.array([int(count.max()) if count.size else 0]),
+    }
+    return out
+
+
+def image_stats(frames: np.ndarray, max_frames: int = 32) -> dict[str, np.ndarray]:
+    """(T, H, W, 3) uint8 -> per-channel stats (3, 1, 1) of up to ``max_frames`` frames."""
+    step = max(1, len(frames) // max_frames)
+    sample = frames[::step, ::4, ::4].reshape(-1, 3).astype(np.float64) / 255.0  # (N, 3)
+    stats = array_stats(sample)
+    out = {k: v.reshape(3, 1, 1) for k, v in stats.items() if k != "count"}  # (3,) -> (3, 1, 1)
+    out["count"] = np.array([len(frames[::step])])
+    return out
+
+
+def aggregate_stats(
+    parts: list[dict[str, dict[str, np.ndarray]]],
+) -> dict[str, dict[str, np.ndarray]]:
+    """Merge per-episode statistics (parallel-variance formula, weighted by count)."""
+    merged: dict[str, dict[str, np.ndarray]] = {}
+    for key in parts[0] if parts else []:
+        items = [p[key] for p in parts if key in p]
+        counts = np.array([float(s["count"][0]) for s in items])
+        total = counts.sum()
+        means = np.stack([np.nan_to_num(s["mean"]) for s in items])  # (P, ...)
+        stds = np.stack([np.nan_to_num(s["std"]) for s in items])
+        w = (counts / max(total, 1.0)).reshape(-1, *[1] * (means.ndim - 1))  # (P, 1, ...)
+        mean = (w * means).sum(axis=0)
+        var = (w * (stds**2 + (means - mean) ** 2)).sum(axis=0)
+        merged[key] = {
+            "min": np.nanmin(np.stack([s["min"] for s in items]), axis=0)
+            if total
+            else items[0]["min"],
+            "max": np.nanmax(np.stack([s["max"] for s in items]), axis=0)
+            if total
+            else items[0]["max"],
+            "mean": mean if total else items[0]["mean"],
+            "std": np.sqrt(var) if total else items[0]["std"],
+            "count": np.array([int(total)]),
+        }
+    return merged
+
+
+def stats_to_json(stats: dict[str, dict[str, np.ndarray]]) -> dict:
+    return {k: {s: np.asarray(v).tolist() for s, v in d.items()} for k, d in stats.items()}
+
+
+def stats_from_json(d: dict) -> dict[str, dict[str, np.ndarray]]:
+    return {k: {s: np.asarray(v, dtype=np.float64) for s, v in v_.items()} for k, v_ in d.items()}

@@ -1,0 +1,256 @@
+"""LeRobot v3 writer and reader: round trips, appending, file rollover, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from actionimages.data.episode import Episode
+from actionimages.data.lerobot import LeRobotDataset, LeRobotWriter, VideoConfig, WriterConfig
+from actionimages.data.lerobot_format import pose_state
+from actionimages.data.synthetic import synthetic_episode
+
+H264 = WriterConfig(video=VideoConfig.h264())
+
+
+def _episodes(n=3, **kw):
+    return [synthetic_episode(num_frames=12 + 5 * i, seed=i, **kw) for i in range(n)]
+
+
+@pytest.mark.parametrize("codec", ["av1", "h264"])
+def test_round_trip_is_exact_in_actions_and_close_in_video(tmp_path, codec):
+    eps = _episodes(2, instruction="stack the blocks")
+    cfg = WriterConfig(video=VideoConfig().with_codec(codec))
+    with LeRobotWriter(tmp_path / "ds", fps=10, robot_type="panda", config=cfg) as w:
+        assert w.num_episodes == 0
+        assert [w.add_episode(e) for e in eps] == [0, 1]
+    ds = LeRobotDataset(tmp_path / "ds")
+    assert ds.num_episodes == 2 and ds.num_frames == sum(e.num_frames for e in eps)
+    assert ds.info["codebase_version"] == "v3.0" and ds.info["robot_type"] == "panda"
+    for k, e in enumerate(eps):
+        r = ds.read_episode(k)
+        assert np.array_equal(r.position, e.position) and np.array_equal(r.gripper, e.gripper)
+        np.testing.assert_allclose(r.rotation, e.rotation, atol=1e-12)
+        cols = ds.read_columns(k)
+        state = pose_state(e.position, e.rotation, e.gripper)
+        assert np.array_equal(cols["observation.state"], state)  # float64 storage: bit-exact
+        assert np.array_equal(cols["action"][:-1], state[1:])  # action = next frame's pose
+        assert r.instruction == "stack the blocks" and r.task == e.task
+        assert r.extra["seed"] == e.extra["seed"]
+        for cam in e.images:
+            err = np.abs(r.images[cam].astype(int) - e.images[cam])
+            assert err.mean() < 4.0, (cam, err.mean())
+            for a, b in zip(r.cameras[cam], e.cameras[cam], strict=True):
+                assert np.array_equal(a.K, b.K)
+                assert np.array_equal(a.world_to_camera, b.world_to_camera)
+
+
+def test_lazy_decoding_returns_requested_frames(tmp_path):
+    ep = synthetic_episode(num_frames=40, seed=3)
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(synthetic_episode(num_frames=17, seed=9))  # ep is the 2nd in the file
+        w.add_episode(ep)
+    ds = LeRobotDataset(tmp_path)
+    full = ds.read_video(1, "front")
+    idx = np.array([33, 2, 2, 17, 39])
+    part = ds.read_video(1, "front", idx)
+    assert np.array_equal(part, full[idx])
+    sub = ds.read_episode(1, cameras=["left"], frames=idx)
+    assert list(sub.images) == ["left"] and sub.num_frames == 5
+    assert np.array_equal(sub.position, ep.position[idx])
+
+
+def test_reopen_appends_and_features_are_fixed(tmp_path):
+    eps = _episodes(3)
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(eps[0])
+    with LeRobotWriter(tmp_path, fps=10) as w:
+        assert w.num_episodes == 1
+        w.add_episode(eps[1])
+        w.add_episode(eps[2])
+        with pytest.raises(ValueError, match="views"):
+            w.add_episode(synthetic_episode(views=("front",)))
+        with pytest.raises(ValueError, match="resize"):
+            w.add_episode(synthetic_episode(size=32))
+        with pytest.raises(ValueError, match="fps"):
+            w.add_episode(synthetic_episode(fps=15))
+    with pytest.raises(ValueError, match="fps"):
+        LeRobotWriter(tmp_path, fps=30)
+    ds = LeRobotDataset(tmp_path)
+    assert ds.num_episodes == 3
+    assert np.array_equal(ds.read_episode(2).position, eps[2].position)
+    # every episode shares one data file and one video file per view (LeRobot packing)
+    assert len(list(tmp_path.glob("data/*/*.parquet"))) == 1
+    assert len(list(tmp_path.glob("videos/observation.images.front/*/*.mp4"))) == 1
+    rows = pq.read_table(tmp_path / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    starts = [r["videos/observation.images.front/from_timestamp"] for r in rows]
+    ends = [r["videos/observation.images.front/to_timestamp"] for r in rows]
+    np.testing.assert_allclose(starts[1:], ends[:-1], atol=1e-6)  # back to back
+
+
+def test_small_file_limits_roll_over_to_new_files_and_chunks(tmp_path):
+    eps = _episodes(3, size=96)
+    with LeRobotWriter(tmp_path, fps=10, config=WriterConfig.debug()) as w:
+        for e in eps:
+            w.add_episode(e)
+    # 1 MB limit, tiny files: still packed; force rollover with a limit under the file size
+    info = json.loads((tmp_path / "meta/info.json").read_text())
+    assert info["chunks_size"] == 2
+    ds = LeRobotDataset(tmp_path)
+    for k, e in enumerate(eps):
+        assert np.array_equal(ds.read_episode(k, load_video=False).position, e.position)
+
+    cfg = WriterConfig(video=VideoConfig.h264(), chunks_size=2, data_files_size_in_mb=1,
+                       video_files_size_in_mb=1)  # fmt: skip
+    big = tmp_path / "big"
+    noisy = [synthetic_episode(num_frames=20, size=256, seed=s) for s in range(3)]
+    rng = np.random.default_rng(0)
+    for e in noisy:  # noise does not compress: each video is > 1 MB
+        e.images["front"][:] = rng.integers(0, 256, e.images["front"].shape, dtype=np.uint8)
+    with LeRobotWriter(big, fps=10, config=cfg) as w:
+        for e in noisy:
+            w.add_episode(e)
+    files = sorted(p.relative_to(big).as_posix() for p in big.glob("videos/*front/*/*.mp4"))
+    assert files == [
+        "videos/observation.images.front/chunk-000/file-000.mp4",
+        "videos/observation.images.front/chunk-000/file-001.mp4",
+        "videos/observation.images.front/chunk-001/file-000.mp4",
+    ]
+    ds = LeRobotDataset(big)
+    for k, e in enumerate(noisy):
+        assert (
+            np.abs(ds.read_video(k, "left", [0, 19]).astype(int) - e.images["left"][[0, 19]]).mean()
+            < 4
+        )
+
+
+def test_video_only_dataset_has_no_camera_features(tmp_path):
+    eps = _episodes(2, calibrated=False)
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        for e in eps:
+            w.add_episode(e)
+        with pytest.raises(ValueError, match="calibrated=True"):
+            w.add_episode(synthetic_episode())
+    ds = LeRobotDataset(tmp_path)
+    assert ds.calibrated_cameras == [] and not ds.read_episode(0).has_cameras
+    assert not any(k.startswith("observation.cameras") for k in ds.features)
+
+
+def test_uncalibrated_episode_in_calibrated_dataset_reads_without_cameras(tmp_path):
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(synthetic_episode(seed=0))
+        w.add_episode(synthetic_episode(seed=1, calibrated=False))
+    ds = LeRobotDataset(tmp_path)
+    assert ds.read_episode(0).has_cameras and not ds.read_episode(1).has_cameras
+
+
+def test_episode_without_actions_round_trips_as_video_only(tmp_path):
+    e = synthetic_episode(seed=2)
+    e = Episode(np.full_like(e.position, np.nan), np.full_like(e.rotation, np.nan),
+                np.full_like(e.gripper, np.nan), e.instruction, e.images, fps=e.fps)  # fmt: skip
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(e)
+    r = LeRobotDataset(tmp_path).read_episode(0)
+    assert not r.has_actions and not r.has_cameras
+
+
+def test_bad_input_is_refused_with_a_clear_message(tmp_path):
+    e = synthetic_episode()
+    e.position[3] = np.nan
+    with pytest.raises(ValueError, match="partly NaN"):
+        LeRobotWriter(tmp_path / "a", fps=10).add_episode(e)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="not a LeRobot dataset"):
+        LeRobotWriter(tmp_path / "junk", fps=10)
+    with pytest.raises(ValueError, match="positive fps"):
+        LeRobotWriter(tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match=r"info\.json"):
+        LeRobotDataset(tmp_path / "junk")
+
+
+def test_corrupt_files_are_reported(tmp_path):
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(synthetic_episode(num_frames=10))
+    ds_info = tmp_path / "meta/info.json"
+    data = tmp_path / "data/chunk-000/file-000.parquet"
+    video = tmp_path / "videos/observation.images.front/chunk-000/file-000.mp4"
+    video.write_bytes(video.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"file-000\.mp4"):
+        LeRobotDataset(tmp_path).read_video(0, "front")
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(ValueError, match="parquet"):
+        LeRobotDataset(tmp_path).read_episode(0)
+    ds_info.write_text("{ not json")
+    with pytest.raises(ValueError, match="JSON"):
+        LeRobotDataset(tmp_path)
+    ds_info.write_text(json.dumps({"codebase_version": "v2.1"}))
+    with pytest.raises(ValueError, match=r"v2\.1"):
+        LeRobotDataset(tmp_path)
+
+
+_CRASHING_CHILD = """
+import os, sys
+import numpy as np
+from actionimages.data import atomic, lerobot_writer
+from actionimages.data.lerobot import LeRobotWriter
+from actionimages.data.synthetic import synthetic_episode
+
+where, root = sys.argv[1], sys.argv[2]
+calls = {"n": 0}
+if where == "encode":  # power cut while the second view is being encoded
+    real = lerobot_writer.encode_video
+    def encode(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os._exit(3)
+        return real(*args, **kwargs)
+    lerobot_writer.encode_video = encode
+else:  # power cut after some of the commit's renames
+    stop = int(where.split("-")[1])
+    real = atomic._replace
+    def replace(src, dst):
+        if calls["n"] == stop:
+            os._exit(3)
+        calls["n"] += 1
+        real(src, dst)
+    atomic._replace = replace
+with LeRobotWriter(root, fps=10) as w:
+    w.add_episode(synthetic_episode(num_frames=25, seed=7))
+"""
+
+
+@pytest.mark.parametrize("where", ["encode", "rename-0", "rename-2", "rename-5"])
+def test_crash_mid_episode_leaves_a_readable_dataset(tmp_path, where):
+    import subprocess
+    import sys
+
+    first = synthetic_episode(num_frames=15, seed=1)
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(first)
+    proc = subprocess.run([sys.executable, "-c", _CRASHING_CHILD, where, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert list(tmp_path.rglob(".*.tmp")) or (tmp_path / "meta/.commit-journal.json").exists()
+
+    ds = LeRobotDataset(tmp_path)  # a reader sees the dataset as before the crash
+    assert ds.num_episodes == 1
+    r = ds.read_episode(0)
+    assert np.array_equal(r.position, first.position)
+    assert np.abs(r.images["front"].astype(int) - first.images["front"]).mean() < 4
+
+    with LeRobotWriter(tmp_path, fps=10) as w:  # reopening cleans up or rolls forward
+        committed = where != "encode"  # the journal was written: the episode is complete
+        assert w.num_episodes == 1 + committed, w.recovered
+        w.add_episode(synthetic_episode(num_frames=9, seed=8))
+    assert not list(tmp_path.rglob(".*.tmp"))
+    ds = LeRobotDataset(tmp_path)
+    assert ds.num_episodes == 2 + committed
+    for k in range(ds.num_episodes):
+        ds.read_episode(k)
+    if committed:
+        np.testing.assert_array_equal(ds.read_episode(1).position,
+                                      synthetic_episode(num_frames=25, seed=7).position)  # fmt: skip
