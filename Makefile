@@ -9,12 +9,12 @@ demo: venv
 	.venv/bin/actionimages demo
 
 test: venv
-	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff check src tests benchmarks scripts
 	.venv/bin/python -m pytest
 
 lint: venv
-	.venv/bin/ruff check src tests benchmarks
-	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/ruff check src tests benchmarks scripts
+	.venv/bin/ruff format --check src tests benchmarks scripts
 
 bench: venv
 	.venv/bin/python benchmarks/codec.py

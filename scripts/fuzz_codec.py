@@ -1,6 +1,6 @@
 """Run the codec fuzzer many times: every call must return finite output or raise ValueError.
 
-    .venv/bin/python scripts/fuzz_codec.py --calls 10000
+.venv/bin/python scripts/fuzz_codec.py --calls 10000
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.codec.test_fuzz import fuzz_case  # noqa: E402
+from tests.codec.test_fuzz import fuzz_case
 
 
 def main() -> int:

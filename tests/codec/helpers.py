@@ -5,22 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from actionimages.geometry import Camera
+from actionimages.geometry import camera_ring
 
 WORKSPACE_CENTER = np.array([0.0, 0.0, 0.3])
 
 
-def ring_cameras(n_views: int, size: int | tuple[int, int], radius: float = 1.0, seed: int = 0):
-    """``n_views`` cameras on a ring around the workspace, all looking at its centre."""
-    h, w = (size, size) if isinstance(size, int) else size
-    rng = np.random.default_rng(seed)
-    cams = []
-    for k in range(n_views):
-        az = 2 * np.pi * k / n_views + rng.uniform(-0.3, 0.3)
-        el = rng.uniform(0.4, 0.9)
-        eye = WORKSPACE_CENTER + radius * np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
-        cams.append(Camera.look_at(eye, WORKSPACE_CENTER, fov_y_deg=55, height=h, width=w))
-    return cams
+def ring_cameras(n_views: int, size, radius: float = 1.0, seed: int = 0):
+    """``n_views`` cameras on a ring around the test workspace."""
+    return camera_ring(n_views, size, center=WORKSPACE_CENTER, radius=radius, seed=seed)
 
 
 def random_trajectory(T: int, seed: int, spread: float = 0.08):
@@ -31,7 +23,9 @@ def random_trajectory(T: int, seed: int, spread: float = 0.08):
     return position, rotation, gripper
 
 
-def brute_force_images(position, rotation, gripper, cameras, axis_length=0.1, sigma=0.05, layout="paper"):
+def brute_force_images(
+    position, rotation, gripper, cameras, axis_length=0.1, sigma=0.05, layout="paper"
+):
     """Reference renderer written straight from Eq. 1-5 with full 2-D Gaussians (slow)."""
     out = []
     for cam in cameras:
@@ -49,7 +43,9 @@ def brute_force_images(position, rotation, gripper, cameras, axis_length=0.1, si
                 if depth[0] <= 1e-3:
                     chans.append(np.zeros((H, W)))
                 else:
-                    chans.append(np.exp(-((jj - uv[0, 0]) ** 2 + (ii - uv[0, 1]) ** 2) / (2 * s * s)))
+                    chans.append(
+                        np.exp(-((jj - uv[0, 0]) ** 2 + (ii - uv[0, 1]) ** 2) / (2 * s * s))
+                    )
             gg = float(np.clip(g, 0, 1)) if layout == "paper" else float(g > 0.5)
             chans[2] = np.where(chans[2] > 0.25, chans[2], 0.25 * gg)
             frames.append(np.stack(chans, -1))

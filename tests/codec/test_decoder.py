@@ -22,7 +22,11 @@ def all_points_inside(pos, rot, cams, margin_px):
     pts = semantic_points(torch.tensor(pos), torch.tensor(rot)).numpy().reshape(-1, 3)
     for c in cams:
         uv, depth = c.project(pts)
-        inside = (uv >= margin_px).all(-1) & (uv[:, 0] <= c.width - margin_px) & (uv[:, 1] <= c.height - margin_px)
+        inside = (
+            (uv >= margin_px).all(-1)
+            & (uv[:, 0] <= c.width - margin_px)
+            & (uv[:, 1] <= c.height - margin_px)
+        )
         if not (inside & (depth > 0.05)).all():
             return False
     return True
@@ -55,7 +59,7 @@ def test_issue_target_256px_two_views():
         dp, dr, dg = errors(decode_action_images(imgs, cams), pos, rot, g)
         assert np.median(dp) < 0.1 and np.median(dr) < 0.1 and dg.max() < 0.01
         # The paper decoder is reported beside it (BENCHMARKS.md); here it must at least work.
-        dpp, drp, dgp = errors(decode_action_images(imgs, cams, method="paper"), pos, rot, g)
+        dpp, _drp, dgp = errors(decode_action_images(imgs, cams, method="paper"), pos, rot, g)
         assert np.median(dpp) < 10.0 and dgp.max() < 0.01
 
 
@@ -64,8 +68,12 @@ def test_paper_decoder_improves_with_ray_samples():
     pos, rot, g = random_trajectory(12, seed=3, spread=0.05)
     assert all_points_inside(pos, rot, cams, margin_px=20)
     imgs = encode_action_images(pos, rot, g, cams)
-    coarse = errors(decode_action_images(imgs, cams, method="paper", ray_samples=16), pos, rot, g)[0]
-    fine = errors(decode_action_images(imgs, cams, method="paper", ray_samples=4096), pos, rot, g)[0]
+    coarse = errors(decode_action_images(imgs, cams, method="paper", ray_samples=16), pos, rot, g)[
+        0
+    ]
+    fine = errors(decode_action_images(imgs, cams, method="paper", ray_samples=4096), pos, rot, g)[
+        0
+    ]
     assert np.median(fine) < 0.2 * np.median(coarse)
     # With fine sampling what is left is Eq. 9's bilinear lookup: the best sample along the
     # side view's epipolar line is pulled towards pixel centres, up to ~0.5 px there,
@@ -79,7 +87,9 @@ def test_paper_decoder_improves_with_ray_samples():
 def test_gripper_decoding(g, method):
     cams = ring_cameras(2, 64)
     pos, rot, _ = random_trajectory(4, seed=2)
-    out = decode_action_images(encode_action_images(pos, rot, np.full(4, g), cams), cams, method=method)
+    out = decode_action_images(
+        encode_action_images(pos, rot, np.full(4, g), cams), cams, method=method
+    )
     np.testing.assert_allclose(out.gripper, g, atol=1e-3)
 
 
@@ -87,9 +97,13 @@ def test_official_layout_round_trip():
     cams = ring_cameras(3, 96)
     pos, rot, g = random_trajectory(6, seed=9)
     imgs = encode_action_images(pos, rot, g, cams, layout="official")
-    dp, dr, dg = errors(decode_action_images(imgs, cams, layout="official"), pos, rot, g)
+    dp, dr, _dg = errors(decode_action_images(imgs, cams, layout="official"), pos, rot, g)
     assert dp.max() < 0.05 and dr.max() < 0.05
-    np.testing.assert_allclose(decode_action_images(imgs, cams, layout="official").gripper, (g > 0.5).astype(float), atol=1e-4)
+    np.testing.assert_allclose(
+        decode_action_images(imgs, cams, layout="official").gripper,
+        (g > 0.5).astype(float),
+        atol=1e-4,
+    )
     # Decoding with the wrong layout gives a wrong rotation, so the layout matters.
     assert errors(decode_action_images(imgs, cams, layout="paper"), pos, rot, g)[1].max() > 10
 
@@ -100,10 +114,12 @@ def test_missing_view_is_reported_and_survived():
     imgs = encode_action_images(pos, rot, g, cams)
     imgs[2] = 0.0  # this camera dropped out
     for method in ("triangulate", "paper"):
-        out = decode_action_images(imgs, cams, method=method, view_mask=[True, True, False], main_view=2, side_view=0)
+        out = decode_action_images(
+            imgs, cams, method=method, view_mask=[True, True, False], main_view=2, side_view=0
+        )
         assert not out.visible[2].any()
         assert (out.views_used == 2).all()
-        dp, dr, dg = errors(out, pos, rot, g)
+        dp, _dr, dg = errors(out, pos, rot, g)
         assert np.median(dp) < (0.01 if method == "triangulate" else 15.0)
         assert dg.max() < 1e-3
 
@@ -171,4 +187,6 @@ def test_decoder_bad_input(images, match):
     with pytest.raises(ValueError, match=match):
         decode_action_images(images, ring_cameras(2, 48))
     with pytest.raises(ValueError, match="method"):
-        decode_action_images(np.zeros((2, 1, 48, 48, 3), np.float32), ring_cameras(2, 48), method="magic")
+        decode_action_images(
+            np.zeros((2, 1, 48, 48, 3), np.float32), ring_cameras(2, 48), method="magic"
+        )

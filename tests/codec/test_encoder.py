@@ -71,7 +71,9 @@ def test_official_layout_swaps_axes_and_binarises_gripper():
 def test_point_behind_camera_draws_nothing_and_is_flagged():
     cam = identity_camera(32)
     pos = np.array([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0]])
-    img, valid = encode_action_images(pos, np.stack([np.eye(3)] * 2), np.array([0.5, 0.5]), [cam], return_valid=True)
+    img, valid = encode_action_images(
+        pos, np.stack([np.eye(3)] * 2), np.array([0.5, 0.5]), [cam], return_valid=True
+    )
     assert valid.shape == (1, 2, 3)
     assert not valid[0, 0].any() and valid[0, 1].all()
     assert img[0, 0, ..., :2].max() == 0.0
@@ -82,7 +84,9 @@ def test_point_behind_camera_draws_nothing_and_is_flagged():
 def test_point_outside_image_draws_its_tail_only():
     cam = identity_camera(32, f=100.0)
     # x = -0.2 at z = 1 -> u = 16 - 20 = -4: four pixels left of the image.
-    img = encode_action_images(np.array([[-0.2, 0.0, 1.0]]), np.eye(3)[None], np.ones(1), [cam])[0, 0]
+    img = encode_action_images(np.array([[-0.2, 0.0, 1.0]]), np.eye(3)[None], np.ones(1), [cam])[
+        0, 0
+    ]
     s = 0.05 * 32
     np.testing.assert_allclose(img[15, 0, 0], np.exp(-(4.5**2 + 0.5**2) / (2 * s * s)), rtol=1e-5)
     assert img[..., 0].argmax() % 32 == 0  # brightest red pixel is on the left edge
@@ -93,7 +97,12 @@ def test_numpy_and_torch_agree_and_types_follow_input():
     pos, rot, g = random_trajectory(4, seed=2)
     a = encode_action_images(pos, rot, g, cams)
     b = encode_action_images(torch.tensor(pos), torch.tensor(rot), torch.tensor(g), cams)
-    c = encode_action_images(torch.tensor(pos, dtype=torch.float32), torch.tensor(rot, dtype=torch.float32), torch.tensor(g), cams)
+    c = encode_action_images(
+        torch.tensor(pos, dtype=torch.float32),
+        torch.tensor(rot, dtype=torch.float32),
+        torch.tensor(g),
+        cams,
+    )
     assert isinstance(a, np.ndarray) and isinstance(b, torch.Tensor)
     np.testing.assert_allclose(b.numpy(), a, atol=1e-7)
     np.testing.assert_allclose(c.numpy(), a, atol=1e-4)  # float32 poses: sub-pixel rounding only
@@ -116,7 +125,9 @@ def test_moving_cameras_and_out_buffer():
 def test_sigma_uses_the_shorter_image_side():
     K = np.array([[100.0, 0, 40], [0, 100.0, 20], [0, 0, 1]])
     cam = Camera(K, np.eye(4), 40, 80)
-    img = encode_action_images(np.array([[0.0, 0.0, 1.0]]), np.eye(3)[None], np.ones(1), [cam])[0, 0]
+    img = encode_action_images(np.array([[0.0, 0.0, 1.0]]), np.eye(3)[None], np.ones(1), [cam])[
+        0, 0
+    ]
     s = 0.05 * 40
     np.testing.assert_allclose(img[19, 30, 0], np.exp(-(9.5**2 + 0.5**2) / (2 * s * s)), rtol=1e-5)
 
@@ -135,7 +146,12 @@ def test_sigma_uses_the_shorter_image_side():
     ],
 )
 def test_bad_input_raises_clear_value_error(kwargs, match):
-    args = dict(position=np.zeros((3, 3)), rotation=np.stack([np.eye(3)] * 3), gripper=np.ones(3), cameras=ring_cameras(2, 16))
+    args = dict(
+        position=np.zeros((3, 3)),
+        rotation=np.stack([np.eye(3)] * 3),
+        gripper=np.ones(3),
+        cameras=ring_cameras(2, 16),
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         encode_action_images(**args)

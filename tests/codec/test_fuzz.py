@@ -24,16 +24,34 @@ def fuzz_case(seed: int) -> None:
 
     T = int(rng.integers(0, 4))
     pos_shape = [(T, 3), (T, 2), (3,), (T, 3, 1)][rng.integers(4) if rng.random() < 0.2 else 0]
-    position = maybe_poison(rng.normal(0, 0.3, pos_shape) + [0, 0, 0.0][: pos_shape[-1]] if pos_shape[-1] <= 3 else rng.normal(size=pos_shape))
-    rotation = maybe_poison(rng.normal(size=(T, 3, 3)) if rng.random() < 0.3 else np.broadcast_to(np.eye(3), (T, 3, 3)).copy())
+    position = maybe_poison(
+        rng.normal(0, 0.3, pos_shape) + [0, 0, 0.0][: pos_shape[-1]]
+        if pos_shape[-1] <= 3
+        else rng.normal(size=pos_shape)
+    )
+    rotation = maybe_poison(
+        rng.normal(size=(T, 3, 3))
+        if rng.random() < 0.3
+        else np.broadcast_to(np.eye(3), (T, 3, 3)).copy()
+    )
     gripper = maybe_poison(rng.uniform(-0.5, 1.5, T if rng.random() > 0.1 else T + 1))
     size = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
     cams = []
     for _ in range(int(rng.integers(1, 4))):
-        K = np.array([[rng.uniform(-50, 200), 0, size[1] / 2], [0, rng.uniform(1, 200), size[0] / 2], [0, 0, 1]])
+        K = np.array(
+            [
+                [rng.uniform(-50, 200), 0, size[1] / 2],
+                [0, rng.uniform(1, 200), size[0] / 2],
+                [0, 0, 1],
+            ]
+        )
         eye = maybe_poison(rng.normal(0, 1, 3) + [0, 0, 1.5])
         try:
-            cams.append(Camera.look_at(eye, [0, 0, 0], height=size[0], width=size[1]) if rng.random() < 0.7 else Camera(maybe_poison(K), np.eye(4), *size))
+            cams.append(
+                Camera.look_at(eye, [0, 0, 0], height=size[0], width=size[1])
+                if rng.random() < 0.7
+                else Camera(maybe_poison(K), np.eye(4), *size)
+            )
         except ValueError:
             continue  # a degenerate camera was refused with a clear error: fine
     if not cams:

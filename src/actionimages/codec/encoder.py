@@ -155,18 +155,7 @@ def encode_action_images(
         g = (g > 0.5).to(g.dtype)
     level = BLUE_LEVEL * g
 
-    # 4. All three channels in one rank-3 matrix product per frame, written straight
-    #    into the channel-last output (a broadcast multiply into a stride-3 layout is
-    #    ~4x slower on CPU): image (H, W*3) = A (H, 3) @ B (3, W*3), where
-    #    A = [gy_pos, gy_normal, 1] and B's rows hold gx_pos in the red slots, gx_normal
-    #    in the green slots and the gripper level in the blue slots.
-    A = torch.stack(
-        [gy[:, :, 0], gy[:, :, 1], torch.ones_like(gy[:, :, 0])], dim=-1
-    )  # (V, T, H, 3)
-    B = torch.zeros(V, T, 3, W, 3, dtype=torch.float64, device=device)
-    B[:, :, 0, :, 0] = gx[:, :, 0]
-    B[:, :, 1, :, 1] = gx[:, :, 1]
-    B[:, :, 2, :, 2] = level[None, :, None]
+    # 4. Output buffer (V, T, H, W, 3).
     if out is None:
         images = torch.empty(V, T, H, W, 3, dtype=out_dtype, device=device)
     else:
@@ -177,37 +166,51 @@ def encode_action_images(
             )
         if images.dtype != out_dtype:
             out_dtype = images.dtype
-    a = A.reshape(V * T, H, 3).to(out_dtype)  # (V, T, H, 3) -> (VT, H, 3)
-    b = B.reshape(V * T, 3, W * 3).to(out_dtype)  # (V, T, 3, W, 3) -> (VT, 3, W*3)
-    flat = images.view(V * T, H, W * 3)
-    if images.device.type == "cpu":
-        # NumPy's batched matmul (OpenBLAS) runs this K=3 product ~20% faster than
-        # torch.bmm on CPU (benchmarks/codec.py); both write into the same memory.
-        np.matmul(a.numpy(), b.numpy(), out=flat.numpy())
-    else:
-        torch.bmm(a, b, out=flat)
+    gx, gy = gx.to(out_dtype), gy.to(out_dtype)
+    lvl = level.to(out_dtype)  # (T,)
 
-    # 5. The up Gaussian replaces the background only where it exceeds 0.25 (Eq. 5).
-    #    That happens within 1.67 sigma of its centre, so it is patched in a fixed-size
-    #    window per frame instead of thresholding the whole image.
+    # 5. All three channels as one rank-3 matrix product per frame, written straight
+    #    into the channel-last output (a broadcast multiply into a stride-3 layout is
+    #    ~4x slower on CPU): image (H, W*3) = A (H, 3) @ B (3, W*3), where
+    #    A = [gy_pos, gy_normal, 1] and B's rows hold gx_pos in the red slots, gx_normal
+    #    in the green slots and the gripper level in the blue slots.
+    A = torch.stack(
+        [gy[:, :, 0], gy[:, :, 1], torch.ones_like(gy[:, :, 0])], dim=-1
+    )  # (V, T, H, 3)
+    B = torch.zeros(V, T, 3, W, 3, dtype=out_dtype, device=device)
+    B[:, :, 0, :, 0] = gx[:, :, 0]
+    B[:, :, 1, :, 1] = gx[:, :, 1]
+    B[:, :, 2, :, 2] = lvl[None, :, None]
+    A = A.reshape(V * T, H, 3)  # (V, T, H, 3) -> (VT, H, 3)
+    B = B.reshape(V * T, 3, W * 3)  # (V, T, 3, W, 3) -> (VT, 3, W*3)
+
+    # 6. The up Gaussian replaces the background only where it exceeds 0.25 (Eq. 5).
+    #    That happens within 1.67 sigma of its centre, so only a fixed-size window per
+    #    frame is patched instead of thresholding the whole image.
     half = int(np.ceil(s * np.sqrt(2 * np.log(1 / BLUE_LEVEL)))) + 1
     wh, ww = min(2 * half + 1, H), min(2 * half + 1, W)
     top = (uv[:, :, 2, 1].floor() - half).clamp(0, H - wh).long()  # (V, T)
     left = (uv[:, :, 2, 0].floor() - half).clamp(0, W - ww).long()
     rows = top[..., None] + torch.arange(wh, device=device)  # (V, T, wh)
     cols = left[..., None] + torch.arange(ww, device=device)  # (V, T, ww)
-    # Window values in the output dtype (fewer bytes moved than float64).
-    wy = torch.gather(gy[:, :, 2], 2, rows).to(out_dtype)  # (V, T, wh)
-    wx = torch.gather(gx[:, :, 2], 2, cols).to(out_dtype)  # (V, T, ww)
-    g_up = wy[..., :, None] * wx[..., None, :]  # (V, T, wh, ww)
-    lvl = level.to(out_dtype)[None, :, None, None]  # (1, T, 1, 1)
-    patch = torch.where(g_up > BLUE_LEVEL, g_up, lvl)
-    # Flat indices of the window's blue samples: row part (V, T, wh) + column part (V, T, ww).
-    frame = torch.arange(V * T, device=device).reshape(V, T)
-    row_part = (frame[..., None] * H + rows) * (W * 3)
-    col_part = cols * 3 + 2
-    index = row_part[..., :, None] + col_part[..., None, :]  # (V, T, wh, ww)
-    images.view(-1).put_(index.reshape(-1), patch.reshape(-1))
+    g_up = (
+        torch.gather(gy[:, :, 2], 2, rows)[..., :, None]
+        * torch.gather(gx[:, :, 2], 2, cols)[..., None, :]
+    )
+    patch = torch.where(g_up > BLUE_LEVEL, g_up, lvl[None, :, None, None])  # (V, T, wh, ww)
+    # Flat index of each window sample's blue value within its own frame, (VT, wh*ww).
+    index = (rows[..., :, None] * (W * 3) + cols[..., None, :] * 3 + 2).reshape(V * T, wh * ww)
+    patch = patch.reshape(V * T, wh * ww)
+
+    # 7. Product, then the blue patch.
+    flat = images.view(V * T, H * W * 3)
+    if images.device.type == "cpu":
+        # NumPy's batched matmul (OpenBLAS) runs this K=3 product ~20% faster than
+        # torch.bmm on CPU (benchmarks/codec.py); both write into the same memory.
+        np.matmul(A.numpy(), B.numpy(), out=flat.view(V * T, H, W * 3).numpy())
+    else:
+        torch.bmm(A, B, out=flat.view(V * T, H, W * 3))
+    flat.scatter_(1, index, patch)
 
     if not torch_mode:
         images = out if isinstance(out, np.ndarray) else images.numpy()

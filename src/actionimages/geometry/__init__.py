@@ -8,6 +8,7 @@ from actionimages.geometry.projection import (
     plucker_map,
     project_points,
 )
+from actionimages.geometry.rig import camera_ring
 from actionimages.geometry.rotations import (
     axis_angle_to_matrix,
     euler_xyz_to_matrix,
@@ -26,6 +27,7 @@ __all__ = [
     "Camera",
     "CameraSpec",
     "axis_angle_to_matrix",
+    "camera_ring",
     "euler_xyz_to_matrix",
     "geodesic_angle",
     "look_at",
