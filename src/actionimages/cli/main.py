@@ -11,9 +11,10 @@ import argparse
 import sys
 
 from actionimages.cli import codec as codec_cli
+from actionimages.cli import data as data_cli
 
 # Command groups, in the order --help shows them.
-GROUPS = [codec_cli]
+GROUPS = [codec_cli, data_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

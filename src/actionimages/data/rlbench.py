@@ -18,6 +18,7 @@ Conventions converted here (SPEC section 1):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,37 @@ def read_rlbench_episode(path: str | Path, cameras: tuple[str, ...] | None = Non
         task=path.parents[2].name if len(path.parents) > 2 else "",
         extra={"variation": variation, "descriptions": list(descriptions), "source": str(path)},
     )
+
+
+def import_rlbench(
+    src: str | Path,
+    dst: str | Path,
+    cameras: tuple[str, ...] | None = None,
+    config=None,
+    limit: int | None = None,
+    log=print,
+) -> int:
+    """Convert every RLBench episode under ``src`` into the LeRobot v3 dataset ``dst``.
+
+    Episodes already in ``dst`` (same source folder, recorded in the episode's extra)
+    are skipped, so an interrupted import resumes where it stopped. Returns the number
+    of episodes added.
+    """
+    from actionimages.data.lerobot import LeRobotDataset, LeRobotWriter
+
+    folders = [f.resolve() for f in find_episodes(src)][:limit]
+    done: set[str] = set()
+    if (Path(dst) / "meta" / "info.json").is_file():
+        ds = LeRobotDataset(dst)
+        done = {json.loads(r.get("actionimages/extra") or "{}").get("source") for r in ds.episodes}
+    added = 0
+    with LeRobotWriter(dst, fps=RLBENCH_FPS, robot_type="panda", config=config) as writer:
+        for folder in folders:
+            if str(folder) in done:
+                log(f"skip {folder} (already in {dst})")
+                continue
+            episode = read_rlbench_episode(folder, cameras)
+            k = writer.add_episode(episode)
+            added += 1
+            log(f"episode {k}: {folder} ({episode.num_frames} frames, {episode.instruction!r})")
+    return added
