@@ -273,8 +273,15 @@ def decode_action_images(
         raise ValueError(
             f"need 0 < near < far and ray_samples >= 2, got {near}, {far}, {ray_samples}"
         )
-    if not (0 <= main_view < V and 0 <= side_view < V):
-        raise ValueError(f"main_view/side_view must index one of {V} views")
+    if V < 2:
+        raise ValueError(
+            f"decoding 3-D points needs at least two calibrated views, got {V}; a single view "
+            "cannot resolve depth"
+        )
+    if method == "paper" and not (
+        0 <= main_view < V and 0 <= side_view < V and main_view != side_view
+    ):
+        raise ValueError(f"main_view and side_view must be two different views out of {V}")
     Knp, Enp, h, w = stack_cameras(cameras, T)
     if (h, w) != (H, W):
         raise ValueError(f"cameras are {h}x{w} but images are {H}x{W}; resize the cameras to match")
