@@ -91,6 +91,8 @@ def check_finite(name: str, x: torch.Tensor | np.ndarray) -> None:
 def check_shape(name: str, x: Any, shape: tuple[int | None, ...]) -> None:
     """Raise a ValueError unless ``x.shape`` matches ``shape`` (None matches any size)."""
     got = tuple(x.shape)
-    if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got, strict=False)):
+    if len(got) != len(shape) or any(
+        s is not None and s != g for s, g in zip(shape, got, strict=False)
+    ):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {got}")

@@ -79,7 +79,7 @@ def test_dict_round_trip():
 def test_pixel_rays_pass_through_points(rng):
     cam = Camera.look_at([0.8, -0.4, 0.9], [0, 0, 0.2], height=96, width=128)
     pts = rng.uniform(-0.2, 0.2, (20, 3)) + [0, 0, 0.2]
-    uv, depth = cam.project(pts)
+    uv, _depth = cam.project(pts)
     o, d = pixel_rays(uv, cam.K, cam.world_to_camera)
     np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 1.0, atol=1e-12)
     # The point lies on its ray: o + s d for s = |p - o|.
@@ -96,7 +96,9 @@ def test_plucker_map_properties():
     np.testing.assert_allclose((d * m).sum(-1), 0.0, atol=1e-12)  # moment is perpendicular
     np.testing.assert_allclose(m, np.cross(cam.center, d), atol=1e-12)
     # Relative to itself, the camera sits at the origin: zero moments.
-    rel = plucker_map(cam.K, cam.world_to_camera, 12, 16, reference_world_to_camera=cam.world_to_camera)
+    rel = plucker_map(
+        cam.K, cam.world_to_camera, 12, 16, reference_world_to_camera=cam.world_to_camera
+    )
     np.testing.assert_allclose(rel[..., 3:], 0.0, atol=1e-12)
     # Pixel (0, 0)'s ray in its own camera frame is K^-1 (0.5, 0.5, 1), normalised.
     ray = np.linalg.inv(cam.K) @ [0.5, 0.5, 1.0]
@@ -109,7 +111,9 @@ def test_plucker_relative_map_is_invariant_to_the_world_frame(rng):
     G = look_at([0.3, 0.1, 0.2], [1.0, 2.0, -0.5])  # an arbitrary rigid change of world frame
     Ginv = np.linalg.inv(G)
     rel1 = plucker_map(b.K, b.world_to_camera, 8, 10, reference_world_to_camera=a.world_to_camera)
-    rel2 = plucker_map(b.K, b.world_to_camera @ Ginv, 8, 10, reference_world_to_camera=a.world_to_camera @ Ginv)
+    rel2 = plucker_map(
+        b.K, b.world_to_camera @ Ginv, 8, 10, reference_world_to_camera=a.world_to_camera @ Ginv
+    )
     np.testing.assert_allclose(rel1, rel2, atol=1e-10)
 
 

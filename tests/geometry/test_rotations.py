@@ -72,7 +72,9 @@ def test_rot6d_round_trip(seed):
     # Any non-degenerate 6-vector gives a proper rotation.
     d6 = np.random.default_rng(seed).normal(size=(10, 6))
     M = rot6d_to_matrix(d6)
-    np.testing.assert_allclose(M @ np.swapaxes(M, -1, -2), np.broadcast_to(np.eye(3), M.shape), atol=1e-12)
+    np.testing.assert_allclose(
+        M @ np.swapaxes(M, -1, -2), np.broadcast_to(np.eye(3), M.shape), atol=1e-12
+    )
     np.testing.assert_allclose(np.linalg.det(M), 1.0, atol=1e-12)
 
 
@@ -86,7 +88,10 @@ def test_nearest_rotation(seed):
     np.testing.assert_allclose(np.linalg.det(Q), 1.0, atol=1e-10)
     # Closest in Frobenius norm: no other nearby rotation is closer.
     others = Rotation.from_rotvec(0.01 * rng.normal(size=(16, 3))).as_matrix() @ Q
-    assert (np.linalg.norm(noisy - Q, axis=(1, 2)) <= np.linalg.norm(noisy - others, axis=(1, 2)) + 1e-12).all()
+    assert (
+        np.linalg.norm(noisy - Q, axis=(1, 2))
+        <= np.linalg.norm(noisy - others, axis=(1, 2)) + 1e-12
+    ).all()
     # A reflection becomes a proper rotation, never a reflection.
     assert np.linalg.det(nearest_rotation(np.diag([1.0, 1.0, -1.0]))) > 0
 
