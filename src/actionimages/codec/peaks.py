@@ -22,22 +22,24 @@ def centroid(heat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         uv: (N, 2); mass: (N,) the heatmap's sum (0 means nothing to locate).
     """
     _N, H, W = heat.shape
-    mass = heat.sum(dim=(1, 2))
-    xs = torch.arange(W, dtype=heat.dtype, device=heat.device) + 0.5
-    ys = torch.arange(H, dtype=heat.dtype, device=heat.device) + 0.5
+    col = heat.sum(1, dtype=torch.float64)  # (N, W) column marginal
+    row = heat.sum(2, dtype=torch.float64)  # (N, H) row marginal
+    mass = col.sum(-1)
+    xs = torch.arange(W, dtype=torch.float64, device=heat.device) + 0.5
+    ys = torch.arange(H, dtype=torch.float64, device=heat.device) + 0.5
     safe = mass.clamp_min(1e-12)
-    u = (heat.sum(1) * xs).sum(-1) / safe  # column marginal (N, W) . xs
-    v = (heat.sum(2) * ys).sum(-1) / safe  # row marginal (N, H) . ys
+    u = (col * xs).sum(-1) / safe
+    v = (row * ys).sum(-1) / safe
     return torch.stack([u, v], dim=-1), mass
 
 
-def estimate_noise(heat: torch.Tensor, stride: int = 3) -> torch.Tensor:
+def estimate_noise(heat: torch.Tensor, stride: int = 6) -> torch.Tensor:
     """Robust per-heatmap noise level (N,): 1.4826 x the median absolute deviation.
 
     A heatmap is mostly flat background, so the MAD over (a strided subsample of) its
     pixels measures the noise, unaffected by the blob itself.
     """
-    sub = heat[:, ::stride, ::stride].reshape(heat.shape[0], -1)
+    sub = heat[:, ::stride, ::stride].reshape(heat.shape[0], -1).to(torch.float64)
     med = sub.median(dim=-1, keepdim=True).values
     return 1.4826 * (sub - med).abs().median(dim=-1).values
 
@@ -73,8 +75,9 @@ def fit_gaussian_peak(
         peak: (N,) the maximum value.
     """
     N, H, W = heat.shape
-    dtype, device = heat.dtype, heat.device
+    dtype, device = torch.float64, heat.device  # the fit is done in float64
     peak, flat_idx = heat.reshape(N, -1).max(dim=-1)
+    peak = peak.to(dtype)
     i0, j0 = flat_idx // W, flat_idx % W
 
     # 1. A fixed-size window around the argmax (clamped inside the image): (N, wh, ww).
@@ -85,7 +88,7 @@ def fit_gaussian_peak(
     rows = top[:, None] + torch.arange(wh, device=device)  # (N, wh)
     cols = left[:, None] + torch.arange(ww, device=device)  # (N, ww)
     index = rows[:, :, None] * W + cols[:, None, :]  # (N, wh, ww) flat pixel indices
-    z = torch.gather(heat.reshape(N, -1), 1, index.reshape(N, -1))  # (N, wh*ww)
+    z = torch.gather(heat.reshape(N, -1), 1, index.reshape(N, -1)).to(dtype)  # (N, wh*ww)
 
     # 2. Coordinates relative to the argmax pixel centre, scaled for conditioning.
     scale = max(sigma_px, 1.0)
