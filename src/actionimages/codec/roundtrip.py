@@ -102,6 +102,8 @@ def run_codec_demo(root: Path | None, out: Path, size: int = 128) -> str:
     from actionimages.data.rlbench import find_episodes, read_rlbench_episode
     from actionimages.viz import overlay_action_images, tile_views, write_mp4
 
+    if size < 8:
+        raise ValueError(f"--size must be at least 8 pixels, got {size}")
     root = Path(root) if root is not None else default_rlbench_root()
     if not root.exists():
         raise FileNotFoundError(
