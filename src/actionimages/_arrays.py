@@ -27,9 +27,12 @@ def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device=None) -> torch
     """Convert an array-like to a tensor (float64 for NumPy floats, so no precision is lost)."""
     if isinstance(x, torch.Tensor):
         return x.to(dtype=dtype or x.dtype, device=device or x.device)
-    arr = np.asarray(x)
-    if arr.dtype == object:
-        raise ValueError(f"expected a numeric array, got an object array of shape {arr.shape}")
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:  # ragged nested sequences
+        raise ValueError(f"expected a numeric array, got {type(x).__name__}: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"expected a numeric array, got dtype {arr.dtype} of shape {arr.shape}")
     t = torch.from_numpy(np.ascontiguousarray(arr))
     if dtype is None and not t.is_floating_point() and t.dtype != torch.bool:
         dtype = torch.float64

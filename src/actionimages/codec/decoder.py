@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from actionimages._arrays import check_finite
+from actionimages._arrays import as_tensor, check_finite
 from actionimages.codec.encoder import BLUE_LEVEL, LAYOUTS, Layout
 from actionimages.codec.peaks import centroid, fit_gaussian_peak
 from actionimages.geometry.camera import CameraSpec, stack_cameras
@@ -264,7 +264,7 @@ def decode_action_images(
         raise ValueError(f"method must be 'triangulate' or 'paper', got {method!r}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    imgs = images.detach() if torch_mode else torch.from_numpy(np.asarray(images))
+    imgs = images.detach() if torch_mode else as_tensor(images)
     if imgs.ndim != 5 or imgs.shape[-1] != 3:
         raise ValueError(f"images must have shape (V, T, H, W, 3), got {tuple(imgs.shape)}")
     V, T, H, W, _ = imgs.shape

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from actionimages._arrays import check_finite, check_shape
+from actionimages._arrays import as_tensor, check_finite, check_shape
 from actionimages.geometry.camera import CameraSpec, stack_cameras
 from actionimages.geometry.projection import DEFAULT_NEAR, project_points
 
@@ -52,6 +52,8 @@ def semantic_points(position, rotation, axis_length: float = 0.1, layout: Layout
 def _validate(position, rotation, gripper, axis_length, sigma, layout):
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if not isinstance(axis_length, (int, float)) or not isinstance(sigma, (int, float)):
+        raise ValueError(f"axis_length and sigma must be numbers, got {axis_length!r}, {sigma!r}")
     if not (np.isfinite(axis_length) and axis_length > 0):
         raise ValueError(f"axis_length must be a positive number of metres, got {axis_length}")
     if not (np.isfinite(sigma) and sigma > 0):
@@ -95,7 +97,7 @@ def encode_action_images(
         near: points with camera depth <= near (metres) are behind the camera: they
             draw nothing in that view and are flagged in the validity mask.
         return_valid: also return the validity mask.
-        dtype: output float dtype (default float32).
+        dtype: output torch float dtype (default torch.float32).
         out: optional preallocated (V, T, H, W, 3) float tensor/array to write into.
             Reusing one buffer avoids first-touch page faults, which cost more than
             the rendering itself at 256 px and above (see BENCHMARKS.md).
@@ -112,14 +114,8 @@ def encode_action_images(
     )
     # Geometry in float64 (projection of points metres away must not lose sub-pixel
     # precision); the image itself in float32.
-    pos = torch.as_tensor(
-        np.asarray(position) if not torch_mode else position, dtype=torch.float64, device=device
-    )
-    rot = torch.as_tensor(
-        np.asarray(rotation) if not torch_mode else rotation, dtype=torch.float64, device=device
-    )
-    grip = torch.as_tensor(
-        np.asarray(gripper) if not torch_mode else gripper, dtype=torch.float64, device=device
+    pos, rot, grip = (
+        as_tensor(x, dtype=torch.float64, device=device) for x in (position, rotation, gripper)
     )
     _validate(pos, rot, grip, axis_length, sigma, layout)
     T = pos.shape[0]
@@ -127,8 +123,8 @@ def encode_action_images(
     K = torch.as_tensor(K, device=device)
     E = torch.as_tensor(E, device=device)
     out_dtype = dtype or torch.float32
-    if out is not None and not out_dtype.is_floating_point:
-        raise ValueError("dtype must be a floating point dtype")
+    if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
 
     # 1. Semantic points (T, 3 points, 3) and their projections (V, T, 3 points, 2).
     pts = semantic_points(pos, rot, axis_length, layout)
