@@ -24,7 +24,10 @@ def is_torch(*values: Any) -> bool:
 
 
 def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """Convert an array-like to a tensor (float64 for NumPy floats, so no precision is lost)."""
+    """Convert an array-like to a tensor, keeping its dtype unless ``dtype`` is given.
+
+    Raises ValueError (not TypeError) for non-numeric or ragged input.
+    """
     if isinstance(x, torch.Tensor):
         return x.to(dtype=dtype or x.dtype, device=device or x.device)
     try:
@@ -33,9 +36,7 @@ def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device=None) -> torch
         raise ValueError(f"expected a numeric array, got {type(x).__name__}: {err}") from None
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric array, got dtype {arr.dtype} of shape {arr.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(arr))
-    if dtype is None and not t.is_floating_point() and t.dtype != torch.bool:
-        dtype = torch.float64
+    t = torch.from_numpy(np.array(arr, copy=True))  # a copy: the caller's array may be read-only
     return t.to(dtype=dtype or t.dtype, device=device)
 
 
