@@ -1,0 +1,156 @@
+"""Named model configurations (frozen dataclasses, no YAML).
+
+A :class:`ModelConfig` holds the diffusers ``WanTransformer3DModel`` arguments plus what
+this project adds on top (the camera branch, the latent codec and the text encoder it
+expects). Four presets:
+
+    debug            tests: 2 layers, dim 32, 4 latent channels, a hash text encoder
+    tiny             the default CPU model: 4 layers, dim 128, patch-PCA latents, MiniLM text
+    wan2.2-ti2v-5b   Wan2.2-TI2V-5B sizes (diffusers config of Wan-AI/Wan2.2-TI2V-5B-Diffusers)
+    wan2.1-i2v-14b   Wan2.1-I2V-14B sizes (diffusers config of Wan-AI/Wan2.1-I2V-14B-480P-Diffusers)
+
+    cfg = ModelConfig.preset("tiny")
+    cfg = ModelConfig.preset("tiny", num_layers=2)   # any field can be overridden
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+CAMERA_ENCODERS = ("token", "frame_pooled")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build the unified world action model.
+
+    Backbone fields are the diffusers ``WanTransformer3DModel`` arguments of the same name.
+
+    Camera fields:
+        camera_encoder: "token" (this project's default: Plücker maps pooled to the token
+            grid, one linear map per block) or "frame_pooled" (the authors' release layout:
+            each latent frame's camera features pooled to ``camera_pool`` and projected to
+            one vector per frame; kept so their checkpoint converts one to one).
+        camera_channels: channels of the camera map the encoder is given per latent frame.
+            "token": 6 Plücker channels x ``temporal_factor`` stacked source frames.
+        camera_subgrid: "token" only; each token sees an s x s grid of pooled camera values.
+        camera_pool: "frame_pooled" only; (channels, height, width) of the adaptive pooling.
+
+    Data-side fields (what the model expects, checked by the trainer):
+        codec: latent codec name ("pca" trained here, "wan2.1-vae", "wan2.2-vae", "identity").
+        temporal_factor, spatial_factor: the codec's compression (frames 1 + 4k -> 1 + k).
+        text_encoder: "hash" (tests), "minilm" (offline default), "umt5" (real Wan).
+        text_length: tokens per prompt (Wan's UMT5: 512).
+    """
+
+    name: str = "custom"
+    # --- diffusers WanTransformer3DModel ---
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    num_attention_heads: int = 4
+    attention_head_dim: int = 32
+    in_channels: int = 16
+    out_channels: int = 16
+    text_dim: int = 384
+    freq_dim: int = 256
+    ffn_dim: int = 256
+    num_layers: int = 4
+    cross_attn_norm: bool = True
+    qk_norm: str | None = "rms_norm_across_heads"
+    eps: float = 1e-6
+    image_dim: int | None = None
+    added_kv_proj_dim: int | None = None
+    rope_max_seq_len: int = 1024
+    pos_embed_seq_len: int | None = None
+    # --- camera branch ---
+    camera_encoder: str = "token"
+    camera_channels: int = 24
+    camera_subgrid: int = 2
+    camera_pool: tuple[int, int, int] = (48, 16, 16)
+    # --- what the data side must provide ---
+    codec: str = "pca"
+    temporal_factor: int = 4
+    spatial_factor: int = 8
+    text_encoder: str = "minilm"
+    text_length: int = 32
+
+    def __post_init__(self) -> None:
+        if self.camera_encoder not in CAMERA_ENCODERS:
+            raise ValueError(f"camera_encoder must be one of {CAMERA_ENCODERS}, got {self.camera_encoder!r}")
+        if self.attention_head_dim % 2 or self.attention_head_dim < 6:
+            raise ValueError("attention_head_dim must be even and >= 6 (3-D rotary embedding)")
+        if self.in_channels < self.out_channels:
+            raise ValueError("in_channels must be >= out_channels (extra inputs are condition channels)")
+        if min(self.patch_size) < 1 or self.num_layers < 1:
+            raise ValueError("patch_size entries and num_layers must be >= 1")
+
+    @property
+    def inner_dim(self) -> int:
+        return self.num_attention_heads * self.attention_head_dim
+
+    @property
+    def condition_channels(self) -> int:
+        """Extra input channels (Wan I2V: 4 mask + 16 clean-latent channels); 0 otherwise."""
+        return self.in_channels - self.out_channels
+
+    def wan_kwargs(self) -> dict[str, Any]:
+        """Arguments for ``WanTransformer3DModel(**kwargs)``."""
+        keys = ("patch_size", "num_attention_heads", "attention_head_dim", "in_channels",
+                "out_channels", "text_dim", "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm",
+                "qk_norm", "eps", "image_dim", "added_kv_proj_dim", "rope_max_seq_len",
+                "pos_embed_seq_len")  # fmt: skip
+        return {k: getattr(self, k) for k in keys}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        d = dict(d)
+        for k in ("patch_size", "camera_pool"):
+            if k in d and d[k] is not None:
+                d[k] = tuple(d[k])
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **overrides: Any) -> ModelConfig:
+        return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose from {sorted(PRESETS)}")
+        return PRESETS[name].replace(**overrides)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "debug": ModelConfig(
+        name="debug", num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4,
+        text_dim=16, freq_dim=32, ffn_dim=64, num_layers=2, camera_channels=24, codec="pca",
+        text_encoder="hash", text_length=8,
+    ),
+    "tiny": ModelConfig(
+        name="tiny", num_attention_heads=4, attention_head_dim=32, in_channels=16, out_channels=16,
+        text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca", text_encoder="minilm",
+        text_length=32,
+    ),
+    # Sizes from the diffusers transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers.
+    "wan2.2-ti2v-5b": ModelConfig(
+        name="wan2.2-ti2v-5b", num_attention_heads=24, attention_head_dim=128, in_channels=48,
+        out_channels=48, text_dim=4096, freq_dim=256, ffn_dim=14336, num_layers=30,
+        camera_encoder="token", camera_channels=24, codec="wan2.2-vae", temporal_factor=4,
+        spatial_factor=16, text_encoder="umt5", text_length=512,
+    ),
+    # Sizes from the diffusers transformer/config.json of Wan-AI/Wan2.1-I2V-14B-480P-Diffusers:
+    # 36 input channels = 16 noisy latents + 4 mask + 16 clean conditioning latents, and the
+    # CLIP image branch (image_dim 1280, added K/V projections of width 5120).
+    "wan2.1-i2v-14b": ModelConfig(
+        name="wan2.1-i2v-14b", num_attention_heads=40, attention_head_dim=128, in_channels=36,
+        out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40,
+        image_dim=1280, added_kv_proj_dim=5120, camera_channels=24, codec="wan2.1-vae",
+        temporal_factor=4, spatial_factor=8, text_encoder="umt5", text_length=512,
+    ),
+}  # fmt: skip

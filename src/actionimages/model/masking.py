@@ -1,0 +1,89 @@
+"""The four training tasks as frame masks over the packed sequence (paper Sec. 3.3).
+
+Each packed latent frame gets a state:
+
+    VISIBLE    clean latents, timestep 0, no loss        (the condition)
+    PREDICTED  noised at the sampled t, loss on it       (what the task generates)
+    UNKNOWN    pure noise, timestep 1 (1000), no loss    (no data: actions of video-only clips)
+
+The first frame of every video clip is always VISIBLE (the current observation).
+
+    task               video clips          action clips
+    joint              predicted            predicted
+    action_to_video    predicted            visible
+    video_to_action    visible              predicted
+    video_only         predicted            unknown
+
+Why UNKNOWN rather than dropping the action slots: the batch keeps one shape, and at
+t = 1 the slots look exactly like the start of joint generation, so video-only data
+teaches the same sampler path without inventing actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from actionimages.model.packing import ACTION, VIDEO, frame_roles
+
+TASKS = ("joint", "action_to_video", "video_to_action", "video_only")  # same order as the data sampler
+PAPER_TASK_RATIOS = (0.85, 0.05, 0.05, 0.05)
+VISIBLE, PREDICTED, UNKNOWN = 0, 1, 2
+
+
+def task_frame_states(task: int | str, num_views: int, frames_per_clip: int) -> torch.Tensor:
+    """(2 V F,) long frame states (VISIBLE / PREDICTED / UNKNOWN) of one task."""
+    t = TASKS.index(task) if isinstance(task, str) else int(task)
+    if not 0 <= t < len(TASKS):
+        raise ValueError(f"task must be one of {TASKS} or its index, got {task!r}")
+    modality, _, index = frame_roles(num_views, frames_per_clip)
+    video, action = modality == VIDEO, modality == ACTION
+    states = torch.full(modality.shape, PREDICTED, dtype=torch.long)
+    name = TASKS[t]
+    if name == "action_to_video":
+        states[action] = VISIBLE
+    elif name == "video_to_action":
+        states[video] = VISIBLE
+    elif name == "video_only":
+        states[action] = UNKNOWN
+    states[video & (index == 0)] = VISIBLE  # the current observation is always given
+    return states
+
+
+def sample_tasks(allowed: torch.Tensor, ratios: Sequence[float], generator: torch.Generator) -> torch.Tensor:
+    """One task per sample, drawn with ``ratios`` renormalised over the allowed tasks.
+
+    Args:
+        allowed: (B, 4) bool, which tasks each sample supports (the sampler's ``tasks``).
+        ratios: 4 non-negative weights in :data:`TASKS` order.
+
+    Returns:
+        (B,) long task indices.
+    """
+    w = torch.as_tensor(ratios, dtype=torch.float64)
+    if w.shape != (len(TASKS),) or (w < 0).any() or not torch.isfinite(w).all():
+        raise ValueError(f"ratios must be {len(TASKS)} non-negative numbers, got {list(ratios)}")
+    if allowed.ndim != 2 or allowed.shape[1] != len(TASKS):
+        raise ValueError(f"allowed must be (B, {len(TASKS)}) bool, got {tuple(allowed.shape)}")
+    p = w[None] * allowed.to(torch.float64)  # (B, 4)
+    if (p.sum(1) <= 0).any():
+        raise ValueError("a sample allows no task with a positive ratio")
+    return torch.multinomial(p / p.sum(1, keepdim=True), 1, generator=generator)[:, 0]
+
+
+def frame_states(tasks: torch.Tensor, num_views: int, frames_per_clip: int) -> torch.Tensor:
+    """(B,) task indices -> (B, 2 V F) frame states."""
+    table = torch.stack([task_frame_states(t, num_views, frames_per_clip) for t in range(len(TASKS))])
+    return table[tasks.cpu()].to(tasks.device)  # (B, 2VF)
+
+
+def frame_timesteps(states: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Per-frame noise level in [0, 1]: 0 visible, ``t`` (B,) predicted, 1 unknown -> (B, 2 V F)."""
+    sigma = torch.where(states == PREDICTED, t[:, None].to(torch.float32), torch.zeros((), dtype=torch.float32))
+    return torch.where(states == UNKNOWN, torch.ones((), dtype=torch.float32), sigma)
+
+
+def to_tokens(per_frame: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
+    """(B, F) per-frame values -> (B, F * tokens_per_frame) per-token values (token order f, h, w)."""
+    return per_frame.repeat_interleave(tokens_per_frame, dim=1)

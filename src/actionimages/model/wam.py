@@ -1,0 +1,164 @@
+"""The unified world action model: codec + text encoder + transformer, its loss and sampler.
+
+Reads the data sampler's items (see ``actionimages.data.sampler``), collated to a batch:
+
+    video, actions   (B, V, 3, T, H, W) in [-1, 1]
+    plucker          (B, V, 6, T, h, w) rays relative to frame 0 of view 0
+    tasks            (B, 4) bool allowed tasks;  instruction  list of B str
+
+and turns it into one packed latent sequence [video_v1, action_v1, video_v2, ...]
+(:mod:`packing`) with per-frame states from the task (:mod:`masking`). Training is flow
+matching on the predicted frames only:
+
+    x_t = (1 - t) x + t eps,   v = eps - x,   loss = mean over predicted tokens |f(x_t) - v|^2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from actionimages.model.camera import plucker_to_latent_frames
+from actionimages.model.config import ModelConfig
+from actionimages.model.masking import (
+    PREDICTED,
+    TASKS,
+    VISIBLE,
+    frame_states,
+    frame_timesteps,
+    sample_tasks,
+    task_frame_states,
+    to_tokens,
+)
+from actionimages.model.packing import pack_camera, pack_clips, unpack_clips
+from actionimages.train.schedule import add_noise, sample_sigmas, sampling_sigmas
+
+
+@dataclass
+class EncodedBatch:
+    """A batch in latent space (all tensors on the model's device)."""
+
+    latents: torch.Tensor  # (B, C, 2 V F, h, w) packed clean latents
+    camera: torch.Tensor | None  # (B, 2 V F, C_cam, hc, wc)
+    context: torch.Tensor  # (B, S, text_dim)
+    allowed: torch.Tensor  # (B, 4) bool
+    num_views: int
+    frames_per_clip: int
+
+
+class WorldActionModel(nn.Module):
+    """Holds the transformer (trained) and the frozen codec and text encoder."""
+
+    def __init__(self, config: ModelConfig, transformer: nn.Module, codec: nn.Module, text_encoder: nn.Module):
+        super().__init__()
+        self.config, self.transformer, self.codec, self.text_encoder = config, transformer, codec, text_encoder
+        self.codec.requires_grad_(False)
+        self.text_encoder.requires_grad_(False)
+        if codec.latent_channels != config.out_channels:
+            raise ValueError(f"codec gives {codec.latent_channels} channels, model expects {config.out_channels}")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
+
+    # --- batch -> latents -------------------------------------------------------------
+    @torch.no_grad()
+    def encode_batch(self, batch: dict) -> EncodedBatch:
+        video, actions = batch["video"], batch["actions"]
+        if video.ndim != 6 or video.shape != actions.shape or video.shape[2] != 3:
+            raise ValueError(f"video/actions must be (B, V, 3, T, H, W), got {tuple(video.shape)}, {tuple(actions.shape)}")
+        for name in ("video", "actions", "plucker"):
+            if not torch.isfinite(batch[name]).all():
+                raise ValueError(f"batch[{name!r}] contains NaN or inf")
+        B, V, _, T, H, W = video.shape
+        dev = self.device
+        both = torch.cat([video, actions], dim=1).flatten(0, 1).to(dev, torch.float32)  # (B*2V, 3, T, H, W)
+        lat = self.codec.encode(both)  # (B*2V, C, F, h, w)
+        lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
+        latents = pack_clips(lat[:, :V], lat[:, V:])  # (B, C, 2VF, h, w)
+        Fr = lat.shape[3]
+        camera = self.camera_input(batch["plucker"].to(dev, torch.float32), (T, H, W))  # (B, 2VF, Cc, hc, wc)
+        context = self.text_encoder.encode(list(batch["instruction"])).to(dev)
+        return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr)
+
+    def camera_input(self, plucker: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+        """(B, V, 6, T, h, w) Plücker maps -> the camera encoder's (B, 2 V F, C_cam, hc, wc) input."""
+        B, V, _, T, h, w = plucker.shape
+        if self.config.camera_encoder == "token":
+            cam = plucker_to_latent_frames(plucker.flatten(0, 1), self.codec.temporal_factor)  # (B*V, F, 6tf, h, w)
+        else:
+            # Release layout: direction and moment / 3 encoded by the video codec as two clips.
+            full = F.interpolate(plucker.flatten(0, 1), size=size, mode="nearest")  # (B*V, 6, T, H, W)
+            direction, moment = full[:, :3].clamp(-1, 1), (full[:, 3:] / 3).clamp(-1, 1)
+            cam = torch.cat([self.codec.encode(direction), self.codec.encode(moment)], dim=1)  # (B*V, 2C, F, h, w)
+            cam = cam.transpose(1, 2)  # (B*V, F, 2C, h, w)
+        return pack_camera(cam.unflatten(0, (B, V)))  # (B, 2VF, Cc, hc, wc)
+
+    # --- model call -------------------------------------------------------------------
+    def velocity(self, x_t, sigma_frames, clean, states, enc: EncodedBatch, context=None) -> torch.Tensor:
+        """Run the transformer on noisy packed latents with per-token timesteps (B, L) = 1000 sigma."""
+        p_t, p_h, p_w = self.config.patch_size
+        tokens_per_frame = (x_t.shape[-2] // p_h) * (x_t.shape[-1] // p_w)
+        timestep = to_tokens(sigma_frames[:, ::p_t] * 1000.0, tokens_per_frame)  # (B, L)
+        x_in = x_t
+        if self.config.condition_channels:  # Wan I2V weights: [noisy, 4 x visible mask, visible clean latents]
+            vis = (states == VISIBLE).to(x_t.dtype)[:, None, :, None, None].expand(-1, 4, -1, *x_t.shape[-2:])
+            x_in = torch.cat([x_t, vis, clean * vis[:, :1]], dim=1)
+        ctx = enc.context if context is None else context
+        return self.transformer(x_in, timestep, ctx, camera=enc.camera)
+
+    # --- training loss ----------------------------------------------------------------
+    def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,
+             shift: float = 1.0, sampling: str = "uniform", tasks: torch.Tensor | None = None):  # fmt: skip
+        """Flow-matching loss over predicted tokens. Returns (loss, info dict with tasks/states/sigma)."""
+        x = enc.latents
+        B = x.shape[0]
+        if tasks is None:
+            tasks = sample_tasks(enc.allowed.cpu(), task_ratios, generator)  # (B,)
+        states = frame_states(tasks, enc.num_views, enc.frames_per_clip).to(x.device)  # (B, 2VF)
+        sigma = sample_sigmas(B, shift, sampling, generator).to(x.device)  # (B,)
+        sigma_frames = frame_timesteps(states, sigma)  # (B, 2VF)
+        noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
+        x_t, target = add_noise(x, noise, sigma_frames[:, None, :, None, None])
+        context = enc.context
+        drop = torch.rand(B, generator=generator) < prompt_dropout
+        if drop.any():
+            empty = self.text_encoder.encode([""]).to(x.device)  # (1, S, D)
+            context = torch.where(drop.to(x.device)[:, None, None], empty, context)
+        pred = self.velocity(x_t, sigma_frames, x, states, enc, context)
+        mask = (states == PREDICTED)[:, None, :, None, None].to(pred.dtype)  # (B, 1, 2VF, 1, 1)
+        err = (pred.float() - target.float()).pow(2) * mask
+        denom = mask.sum() * x.shape[1] * x.shape[3] * x.shape[4]
+        return err.sum() / denom.clamp_min(1), {"tasks": tasks, "states": states, "sigma": sigma, "mask": mask}
+
+    # --- sampling ---------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, enc: EncodedBatch, task: str = "joint", steps: int = 10, shift: float = 1.0,
+               guidance: float = 1.0, generator: torch.Generator | None = None):  # fmt: skip
+        """Euler flow-matching sampler for one task; returns decoded (video, actions), each (B, V, 3, T, H, W).
+
+        Visible frames are held at their clean latents; the rest start from noise.
+        """
+        x0 = enc.latents
+        B = x0.shape[0]
+        states = task_frame_states(TASKS.index(task), enc.num_views, enc.frames_per_clip)
+        states = states[None].expand(B, -1).to(x0.device)  # (B, 2VF)
+        keep = (states == VISIBLE)[:, None, :, None, None]
+        x = torch.where(keep, x0, torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype))
+        empty = self.text_encoder.encode([""]).to(x0.device).expand_as(enc.context) if guidance != 1 else None
+        sig = sampling_sigmas(steps, shift)
+        for i in range(steps):
+            s_now, s_next = float(sig[i]), float(sig[i + 1])
+            sigma_frames = frame_timesteps(states, torch.full((B,), s_now, device=x0.device))
+            v = self.velocity(x, sigma_frames, x0, states, enc)
+            if empty is not None:
+                v = self.velocity(x, sigma_frames, x0, states, enc, empty).lerp(v, guidance)
+            x = torch.where(keep, x0, x + (s_next - s_now) * v)
+        video, actions = unpack_clips(x, enc.num_views)  # (B, V, C, F, h, w) each
+        V = enc.num_views
+        decoded = self.codec.decode(torch.cat([video, actions], 1).flatten(0, 1).float())  # (B*2V, 3, T, H, W)
+        decoded = decoded.unflatten(0, (B, 2 * V))
+        return decoded[:, :V], decoded[:, V:]
