@@ -112,6 +112,59 @@ def _signed(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
     return float(rng.uniform(lo, hi) * rng.choice((-1.0, 1.0)))
 
 
+@dataclass(frozen=True)
+class ViewSample:
+    """One drawn static camera pose: offsets from its preset and the resulting pose."""
+
+    azimuth_deg: float
+    elevation_deg: float
+    distance: float
+    fov_y_deg: float
+    target: tuple[float, float, float]
+    offsets: tuple[float, float, float, float]  # (d_azimuth, d_elevation, d_scale, d_fov)
+
+
+def sample_view(
+    preset: ViewPreset,
+    rng: np.random.Generator | None = None,
+    camera_range: CameraRange | None = None,
+) -> ViewSample:
+    """Draw a pose around ``preset`` (the preset itself without ``rng``/``camera_range``)."""
+    offsets = (0.0, 0.0, 0.0, 0.0)
+    target = np.asarray(preset.target, dtype=np.float64)
+    if rng is not None and camera_range is not None:
+        r = camera_range
+        offsets = (
+            _signed(rng, r.azimuth_deg),
+            _signed(rng, r.elevation_deg),
+            _signed(rng, r.distance_scale),
+            _signed(rng, r.fov_deg),
+        )
+        target = target + rng.uniform(-r.target_m, r.target_m, 3)
+    # Stay clear of the straight-down singularity of a z-up look-at.
+    el = float(np.clip(preset.elevation_deg + offsets[1], 5.0, 85.0))
+    return ViewSample(
+        azimuth_deg=preset.azimuth_deg + offsets[0],
+        elevation_deg=el,
+        distance=preset.distance * (1.0 + offsets[2]),
+        fov_y_deg=preset.fov_y_deg + offsets[3],
+        target=tuple(float(x) for x in target),
+        offsets=offsets,
+    )
+
+
+def view_camera(view: ViewSample, height: int, width: int) -> Camera:
+    """The ``Camera`` of a drawn pose (z-up look-at, square pixels, centred principal point)."""
+    a, e = np.deg2rad(view.azimuth_deg), np.deg2rad(view.elevation_deg)
+    target = np.asarray(view.target)
+    eye = target + view.distance * np.array(
+        [np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)]
+    )
+    return Camera.look_at(
+        eye, target, (0.0, 0.0, 1.0), fov_y_deg=view.fov_y_deg, height=height, width=width
+    )
+
+
 def static_camera(
     preset: ViewPreset,
     height: int,
@@ -121,23 +174,7 @@ def static_camera(
     camera_range: CameraRange | None = None,
 ) -> Camera:
     """One static camera, optionally jittered by ``camera_range`` with ``rng``."""
-    az, el, dist, fov = (
-        preset.azimuth_deg,
-        preset.elevation_deg,
-        preset.distance,
-        preset.fov_y_deg,
-    )
-    target = np.asarray(preset.target, dtype=np.float64)
-    if rng is not None and camera_range is not None:
-        az += _signed(rng, camera_range.azimuth_deg)
-        el += _signed(rng, camera_range.elevation_deg)
-        dist *= 1.0 + _signed(rng, camera_range.distance_scale)
-        fov += _signed(rng, camera_range.fov_deg)
-        target = target + rng.uniform(-camera_range.target_m, camera_range.target_m, 3)
-    el = float(np.clip(el, 5.0, 85.0))  # stay clear of the straight-down singularity
-    a, e = np.deg2rad(az), np.deg2rad(el)
-    eye = target + dist * np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
-    return Camera.look_at(eye, target, (0.0, 0.0, 1.0), fov_y_deg=fov, height=height, width=width)
+    return view_camera(sample_view(preset, rng, camera_range), height, width)
 
 
 def sample_static_cameras(

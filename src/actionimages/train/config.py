@@ -1,0 +1,127 @@
+"""Training configurations: one frozen dataclass, named presets, no YAML.
+
+    cfg = TrainConfig.preset("tiny", data=("data/sim",), steps=2000)
+    actionimages train --preset tiny --data data/sim --steps 2000
+
+Presets:
+    debug   tests: debug model, 2 x 9 frames at 64 x 64, 4 steps
+    tiny    the default CPU run: tiny model, patch-PCA latents, MiniLM text
+    paper   the authors' recipe (paper Sec. 4, SPEC 4): Wan2.2-TI2V-5B, lr 5e-7 after 1000
+            warm-up steps then constant, clip 1.0, bf16, batch 1 per GPU, 100k steps,
+            85/5/5/5 tasks, mixture Bridge 0.2 / RLBench 0.5 / DROID 0.3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from actionimages.model.masking import PAPER_TASK_RATIOS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """All knobs of one training run.
+
+    Attributes (groups):
+        model: a :class:`~actionimages.model.config.ModelConfig` preset name.
+        wan_path: diffusers Wan transformer folder to start from (None: random init).
+        codec_path: PCA codec file or Wan VAE folder (None with codec "pca": fit one on the data).
+        text_path: text encoder folder (umt5), or None for the offline encoders.
+        data, data_weights: LeRobot v3 dataset folders and mixture weights.
+        clip: the data sampler's ``ClipConfig`` preset ("debug", "default").
+        task_ratios: joint / action_to_video / video_to_action / video_only weights.
+        prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
+        timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
+        timestep_sampling: "uniform" or "logit_normal" for u.
+        lr, warmup_steps, weight_decay, betas, grad_clip: AdamW, linear warm-up then constant.
+        ema_decay: keep an EMA of the weights (None = off).
+        mixed_precision: "no" or "bf16" (GPU); gradient_checkpointing: recompute blocks.
+        log_every, save_every, sample_every: in steps (0 = never); sample_steps: Euler steps.
+        report_to: "tensorboard", "wandb" (when installed), "all" or "none".
+    """
+
+    name: str = "tiny"
+    model: str = "tiny"
+    wan_path: str | None = None
+    codec_path: str | None = None
+    text_path: str | None = None
+    data: tuple[str, ...] = ()
+    data_weights: tuple[float, ...] | None = None
+    clip: str = "debug"
+    output_dir: str = "runs/tiny"
+    steps: int = 2000
+    batch_size: int = 2
+    num_workers: int = 0
+    task_ratios: tuple[float, float, float, float] = PAPER_TASK_RATIOS
+    prompt_dropout: float = 0.1
+    timestep_shift: float = 1.0
+    timestep_sampling: str = "uniform"
+    lr: float = 3e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    ema_decay: float | None = None
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 500
+    sample_every: int = 0
+    sample_steps: int = 10
+    guidance: float = 1.0
+    report_to: str = "tensorboard"
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("steps must be >= 0 and batch_size >= 1")
+        if len(self.task_ratios) != 4 or min(self.task_ratios) < 0 or sum(self.task_ratios) <= 0:
+            raise ValueError(f"task_ratios must be 4 non-negative weights, got {self.task_ratios}")
+        if not 0 <= self.prompt_dropout <= 1:
+            raise ValueError(f"prompt_dropout must be in [0, 1], got {self.prompt_dropout}")
+        if self.timestep_sampling not in ("uniform", "logit_normal"):
+            raise ValueError(f"timestep_sampling must be uniform or logit_normal, got {self.timestep_sampling!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        if self.lr <= 0 or self.grad_clip < 0 or self.warmup_steps < 0:
+            raise ValueError("lr must be > 0, grad_clip and warmup_steps >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        for k in ("data", "data_weights", "task_ratios", "betas"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        if name not in PRESETS:
+            raise ValueError(f"unknown training preset {name!r}; choose from {sorted(PRESETS)}")
+        return PRESETS[name].replace(**overrides)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "debug": TrainConfig(
+        name="debug", model="debug", clip="debug", output_dir="runs/debug", steps=4, batch_size=2,
+        lr=1e-3, warmup_steps=2, log_every=1, save_every=0, report_to="none",
+    ),
+    "tiny": TrainConfig(name="tiny"),
+    "paper": TrainConfig(
+        name="paper", model="wan2.2-ti2v-5b", clip="default", output_dir="runs/paper", steps=100_000,
+        batch_size=1, num_workers=4, lr=5e-7, warmup_steps=1000, grad_clip=1.0, weight_decay=0.0,
+        mixed_precision="bf16", gradient_checkpointing=True, timestep_shift=5.0, prompt_dropout=0.05,
+        save_every=1000, sample_every=1000, sample_steps=50, guidance=7.5,
+        data=("data/bridge", "data/rlbench", "data/droid"), data_weights=(0.2, 0.5, 0.3),
+    ),
+}  # fmt: skip

@@ -1,0 +1,256 @@
+"""The training loop: AdamW + warm-up, clipping, EMA, checkpoints, logs, sample videos.
+
+Runs as a plain process (CPU or one GPU) or under ``accelerate launch`` (DDP, FSDP,
+DeepSpeed; configs in ``configs/accelerate/``). Reproducible by construction: the batch
+of step s holds sample numbers (s * world + rank) * B + i of the dataset, and step s's
+tasks, noise levels, noise and prompt dropout come from a generator seeded by (seed,
+step, rank), so "train 4 steps" and "train 2, save, resume, train 2" give the same
+weights bit for bit (a test checks it).
+
+    trainer = Trainer(TrainConfig.preset("tiny", data=("data/sim",)))
+    trainer.train()
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from actionimages.model.config import ModelConfig
+from actionimages.model.wam import WorldActionModel
+from actionimages.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from actionimages.train.config import TrainConfig
+from actionimages.train.schedule import warmup_constant
+
+
+class _BySampleNumber(Dataset):
+    """Sample number n -> item n % len of epoch n // len (the data sampler draws per (epoch, index))."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, n: int):
+        size = len(self.dataset)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(n // size)
+        return self.dataset[n % size]
+
+
+class _StepSampler(Sampler):
+    """Sample numbers of steps start, start + 1, ... for one rank."""
+
+    def __init__(self, start_step: int, batch_size: int, world: int, rank: int):
+        self.start, self.batch, self.world, self.rank = start_step, batch_size, world, rank
+
+    def __iter__(self):
+        for step in itertools.count(self.start):
+            base = (step * self.world + self.rank) * self.batch
+            yield from range(base, base + self.batch)
+
+
+def build_world_action_model(cfg: TrainConfig, model_config: ModelConfig, dataset=None) -> WorldActionModel:
+    """Transformer (pretrained Wan or fresh), codec (loaded or fitted on the data), text encoder."""
+    from actionimages.model.latent import PatchPCACodec, WanVAECodec
+    from actionimages.model.text import CachedTextEncoder, build_text_encoder
+    from actionimages.model.transformer import ActionImagesWanTransformer
+
+    mc = model_config
+    camera = {"camera_encoder": mc.camera_encoder, "camera_channels": mc.camera_channels,
+              "camera_subgrid": mc.camera_subgrid, "camera_pool": mc.camera_pool}  # fmt: skip
+    if cfg.wan_path:
+        transformer = ActionImagesWanTransformer.from_wan_pretrained(cfg.wan_path, **camera)
+    else:
+        transformer = ActionImagesWanTransformer.from_model_config(mc)
+    if mc.codec.startswith("wan"):
+        if not cfg.codec_path:
+            raise FileNotFoundError(f"model {mc.name} needs a Wan VAE folder: set codec_path")
+        codec = WanVAECodec.from_folder(cfg.codec_path)
+    elif cfg.codec_path:
+        codec = PatchPCACodec.load(cfg.codec_path)
+    else:
+        if dataset is None:
+            raise ValueError("no codec_path and no dataset to fit the PCA codec on")
+        codec = fit_pca_codec(dataset, mc, clips=min(len(dataset), 64))
+    text = CachedTextEncoder(build_text_encoder(mc.text_encoder, mc.text_dim, mc.text_length, cfg.text_path))
+    return WorldActionModel(mc, transformer, codec, text)
+
+
+def fit_pca_codec(dataset, mc: ModelConfig, clips: int = 64):
+    """Fit the patch-PCA codec on the video and action clips of the first ``clips`` items."""
+    from actionimages.model.latent import PatchPCACodec
+
+    def videos():
+        for i in range(clips):
+            item = dataset[i]
+            yield torch.cat([item["video"], item["actions"]]).float()  # (2V, 3, T, H, W)
+
+    return PatchPCACodec(mc.out_channels, mc.temporal_factor, mc.spatial_factor).fit(videos())
+
+
+class Trainer:
+    """One training run (see the module docstring)."""
+
+    def __init__(self, cfg: TrainConfig, dataset: Dataset | None = None, wam: WorldActionModel | None = None,
+                 resume: bool = True):  # fmt: skip
+        from accelerate import Accelerator
+
+        self.cfg = cfg
+        self.run_dir = Path(cfg.output_dir)
+        trackers = _trackers(cfg.report_to)
+        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with=trackers or None,
+                                       project_dir=str(self.run_dir))  # fmt: skip
+        torch.manual_seed(cfg.seed)
+        self.model_config = wam.config if wam is not None else ModelConfig.preset(cfg.model)
+        self.dataset = dataset if dataset is not None else _build_dataset(cfg)
+        self.wam = wam if wam is not None else build_world_action_model(cfg, self.model_config, self.dataset)
+        self.wam.codec.to(self.accelerator.device)
+        transformer = self.wam.transformer
+        if cfg.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        self.params = [p for p in transformer.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        # Stepped by hand once per optimiser step (accelerate's wrapper would step it once per process).
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_constant(cfg.warmup_steps))
+        self.wam.transformer, self.optimizer = self.accelerator.prepare(transformer, self.optimizer)
+        self.ema = None
+        if cfg.ema_decay is not None:
+            self.ema = {n: p.detach().float().clone() for n, p in self.unwrapped.named_parameters() if p.requires_grad}
+        self.step = 0
+        if resume and (ckpt := latest_checkpoint(self.run_dir)) is not None:
+            self.load(ckpt)
+        if trackers and self.accelerator.is_main_process:
+            flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in cfg.to_dict().items()}
+            self.accelerator.init_trackers(cfg.name, config=flat)
+
+    @property
+    def unwrapped(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.wam.transformer)
+
+    # --- data -------------------------------------------------------------------------
+    def batches(self, start_step: int):
+        acc = self.accelerator
+        sampler = _StepSampler(start_step, self.cfg.batch_size, acc.num_processes, acc.process_index)
+        loader = DataLoader(_BySampleNumber(self.dataset), batch_size=self.cfg.batch_size, sampler=sampler,
+                            num_workers=self.cfg.num_workers)  # fmt: skip
+        return iter(loader)
+
+    def step_generator(self, step: int) -> torch.Generator:
+        seed = (self.cfg.seed * 1_000_003 + step) * 1_009 + self.accelerator.process_index
+        return torch.Generator().manual_seed(seed)
+
+    # --- one step ---------------------------------------------------------------------
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg = self.cfg
+        self.wam.transformer.train()
+        enc = self.wam.encode_batch(batch)
+        with self.accelerator.autocast():
+            loss, _ = self.wam.loss(enc, self.step_generator(self.step), cfg.task_ratios, cfg.prompt_dropout,
+                                    cfg.timestep_shift, cfg.timestep_sampling)  # fmt: skip
+        self.accelerator.backward(loss)
+        grad_norm = float("nan")
+        if cfg.grad_clip > 0:
+            grad_norm = float(self.accelerator.clip_grad_norm_(self.params, cfg.grad_clip))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            with torch.no_grad():
+                for n, p in self.unwrapped.named_parameters():
+                    if n in self.ema:
+                        self.ema[n].lerp_(p.detach().float(), 1 - cfg.ema_decay)
+        self.step += 1
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
+
+    def train(self, until: int | None = None) -> list[dict[str, float]]:
+        """Train to step ``until`` (default: cfg.steps); returns the per-step logs of this call."""
+        from tqdm.auto import tqdm
+
+        cfg, acc = self.cfg, self.accelerator
+        end = cfg.steps if until is None else until
+        history, batches = [], self.batches(self.step)
+        bar = tqdm(total=end, initial=self.step, disable=not acc.is_main_process, desc=cfg.name)
+        tick, samples = time.perf_counter(), 0
+        while self.step < end:
+            batch = next(batches)
+            logs = self.train_step(batch)
+            samples += cfg.batch_size * acc.num_processes
+            history.append({"step": self.step, **logs})
+            if cfg.log_every and self.step % cfg.log_every == 0:
+                logs["samples_per_s"] = samples / (time.perf_counter() - tick)
+                tick, samples = time.perf_counter(), 0
+                acc.log({f"train/{k}": v for k, v in logs.items()}, step=self.step)
+                bar.set_postfix(loss=f"{logs['loss']:.4f}")
+            if cfg.save_every and self.step % cfg.save_every == 0:
+                self.save()
+            if cfg.sample_every and self.step % cfg.sample_every == 0 and acc.is_main_process:
+                self.write_sample(batch)
+            bar.update(1)
+        bar.close()
+        if cfg.save_every:
+            self.save()
+        return history
+
+    # --- checkpoints ------------------------------------------------------------------
+    def save(self) -> Path | None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        state = acc.get_state_dict(self.wam.transformer)  # gathers FSDP / ZeRO-3 shards
+        path = None
+        if acc.is_main_process:
+            configs = {"model": self.model_config.to_dict(), "train": self.cfg.to_dict()}
+            path = save_checkpoint(self.run_dir, self.step, state, configs, self.optimizer, self.scheduler, self.ema)
+            codec_file = self.run_dir / "codec.safetensors"
+            if hasattr(self.wam.codec, "save") and not codec_file.exists():
+                self.wam.codec.save(codec_file)
+        acc.wait_for_everyone()
+        return path
+
+    def load(self, path: str | Path) -> None:
+        info = load_checkpoint(path, self.unwrapped, self.optimizer, self.scheduler)
+        self.step = int(info["step"])
+        if self.ema is not None and info["ema"] is not None:
+            self.ema = {k: v.to(self.accelerator.device) for k, v in info["ema"].items()}
+
+    # --- sample videos ----------------------------------------------------------------
+    def write_sample(self, batch: dict) -> Path:
+        """Joint generation from the first frame of the batch's first item, written as MP4."""
+        from actionimages.viz import overlay_action_images, tile_views, to_uint8, write_mp4
+
+        one = {k: (v[:1] if torch.is_tensor(v) else v[:1]) for k, v in batch.items()}
+        enc = self.wam.encode_batch(one)
+        self.wam.transformer.eval()
+        video, actions = self.wam.sample(enc, "joint", self.cfg.sample_steps, self.cfg.timestep_shift,
+                                         self.cfg.guidance, torch.Generator().manual_seed(self.cfg.seed))  # fmt: skip
+        rgb = to_uint8((video[0].permute(0, 2, 3, 4, 1).cpu().numpy() + 1) / 2)  # (V, T, H, W, 3)
+        act = ((actions[0].permute(0, 2, 3, 4, 1).cpu().numpy() + 1) / 2).clip(0, 1)
+        frames = tile_views(np.concatenate([rgb, overlay_action_images(rgb, act)]), columns=rgb.shape[0])
+        return write_mp4(self.run_dir / "samples" / f"step-{self.step:07d}.mp4", frames, fps=10)
+
+
+def _trackers(report_to: str) -> list[str]:
+    import importlib.util
+
+    wanted = {"all": ["tensorboard", "wandb"], "none": []}.get(report_to, [report_to])
+    module = {"tensorboard": "tensorboard", "wandb": "wandb"}
+    return [t for t in wanted if importlib.util.find_spec(module.get(t, t)) is not None]
+
+
+def _build_dataset(cfg: TrainConfig):
+    from actionimages.data.sampler import ClipConfig, ClipSampler
+
+    if not cfg.data:
+        raise ValueError("no training data: pass data=(LeRobot dataset folders, ...) / --data")
+    clip = {"debug": ClipConfig.debug, "default": ClipConfig.default}[cfg.clip]()
+    weights = cfg.data_weights or (1.0,) * len(cfg.data)
+    if len(weights) != len(cfg.data):
+        raise ValueError(f"{len(cfg.data)} datasets but {len(weights)} weights")
+    return ClipSampler(dict(zip(cfg.data, weights)), clip)
+

@@ -1,0 +1,90 @@
+"""Each task puts the loss on exactly the frames it predicts, with the right timesteps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from actionimages.model.masking import PREDICTED, TASKS, UNKNOWN, VISIBLE, sample_tasks, task_frame_states
+from actionimages.model.packing import frame_roles, pack_camera, pack_clips, unpack_clips
+from tests.model.helpers import debug_wam, synthetic_batch
+
+EXPECTED = {  # (video frames after the first, action frames)
+    "joint": (PREDICTED, PREDICTED),
+    "action_to_video": (PREDICTED, VISIBLE),
+    "video_to_action": (VISIBLE, PREDICTED),
+    "video_only": (PREDICTED, UNKNOWN),
+}
+
+
+class Probe(torch.nn.Module):
+    """Stands in for the transformer: records its inputs, returns a leaf tensor to differentiate."""
+
+    def __init__(self, wam):
+        super().__init__()
+        self.config, self.anchor = wam.transformer.config, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, timestep, context, camera=None):
+        self.x, self.timestep = x, timestep
+        self.out = torch.zeros_like(x, requires_grad=True)
+        return self.out + 0 * self.anchor
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_loss_lands_on_exactly_the_predicted_frames(task):
+    wam = debug_wam()
+    enc = wam.encode_batch(synthetic_batch(2))
+    wam.transformer = probe = Probe(wam)
+    tasks = torch.full((2,), TASKS.index(task))
+    loss, info = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1), tasks=tasks)
+    loss.backward()
+    V, Fr = enc.num_views, enc.frames_per_clip
+    modality, _, index = frame_roles(V, Fr)
+    video_state, action_state = EXPECTED[task]
+    want = torch.where(modality == 0, video_state, action_state)
+    want[(modality == 0) & (index == 0)] = VISIBLE  # first frame of every video clip
+    assert torch.equal(info["states"][0], want) and torch.equal(task_frame_states(task, V, Fr), want)
+
+    grad = probe.out.grad.abs().sum(dim=(1, 3, 4))  # (B, 2VF) gradient reaching each frame
+    assert torch.equal(grad > 0, (want == PREDICTED).expand(2, -1))
+
+    # per-token timesteps: 0 on visible frames, 1000 on unknown ones, t on predicted ones
+    tpf = probe.timestep.shape[1] // want.numel()
+    per_frame = probe.timestep.view(2, -1, tpf)  # (B, 2VF, tokens per frame)
+    assert (per_frame[:, want == VISIBLE] == 0).all()
+    assert (per_frame[:, want == UNKNOWN] == 1000).all()
+    sigma = info["sigma"][:, None, None] * 1000
+    assert torch.allclose(per_frame[:, want == PREDICTED], sigma.expand_as(per_frame[:, want == PREDICTED]))
+
+    # visible frames reach the model clean, unknown frames as pure noise
+    clean = enc.latents
+    vis = want == VISIBLE
+    assert torch.equal(probe.x[:, :, vis], clean[:, :, vis])
+    if (want == UNKNOWN).any():
+        assert not torch.allclose(probe.x[:, :, want == UNKNOWN], clean[:, :, want == UNKNOWN])
+
+
+def test_task_sampling_respects_allowed_tasks_and_ratios():
+    g = torch.Generator().manual_seed(0)
+    allowed = torch.tensor([[False, False, False, True]] * 500 + [[True] * 4] * 4000)
+    tasks = sample_tasks(allowed, (0.85, 0.05, 0.05, 0.05), g)
+    assert (tasks[:500] == 3).all()
+    freq = torch.bincount(tasks[500:], minlength=4).float() / 4000
+    assert abs(freq[0] - 0.85) < 0.03 and (freq[1:] - 0.05).abs().max() < 0.02
+    with pytest.raises(ValueError):
+        sample_tasks(torch.tensor([[True, False, False, False]]), (0, 1, 1, 1), g)
+
+
+def test_packing_order_and_round_trip():
+    B, V, C, Fr = 1, 3, 2, 2
+    video = torch.arange(B * V * C * Fr).float().view(B, V, C, Fr, 1, 1)
+    actions = -video - 1
+    packed = pack_clips(video, actions)  # (B, C, 2VF, 1, 1)
+    # clip order [video_v1, action_v1, video_v2, action_v2, video_v3, action_v3]
+    assert torch.equal(packed[0, 0, :Fr], video[0, 0, 0, :])
+    assert torch.equal(packed[0, 0, Fr : 2 * Fr], actions[0, 0, 0, :])
+    assert torch.equal(packed[0, 0, 2 * Fr : 3 * Fr], video[0, 1, 0, :])
+    v2, a2 = unpack_clips(packed, V)
+    assert torch.equal(v2, video) and torch.equal(a2, actions)
+    cam = torch.arange(V).float().view(1, V, 1, 1, 1, 1).expand(1, V, Fr, 1, 1, 1)
+    assert pack_camera(cam)[0, :, 0, 0, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]

@@ -1,0 +1,102 @@
+"""Training: exact resume, single-batch overfitting, checkpoints, presets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from actionimages.train.checkpoint import latest_checkpoint, load_checkpoint
+from actionimages.train.config import TrainConfig
+from actionimages.train.trainer import Trainer
+from tests.model.helpers import debug_wam, synthetic_batch
+
+
+class TinyClips(Dataset):
+    """Items like the data sampler's, drawn from a seeded synthetic batch."""
+
+    def __init__(self, n: int = 8):
+        self.items = []
+        b = synthetic_batch(n, seed=7)
+        for i in range(n):
+            self.items.append({k: (v[i] if torch.is_tensor(v) else v[i]) for k, v in b.items()})
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def trainer(tmp_path, **overrides):
+    cfg = TrainConfig.preset("debug", output_dir=str(tmp_path), **overrides)
+    return Trainer(cfg, dataset=TinyClips(), wam=debug_wam(seed=0))
+
+
+def test_train_four_equals_train_two_resume_two(tmp_path):
+    straight = trainer(tmp_path / "a", ema_decay=0.9)
+    straight.train(4)
+    first = trainer(tmp_path / "b", ema_decay=0.9, save_every=2)
+    first.train(2)
+    assert latest_checkpoint(tmp_path / "b").name == "step-0000002"
+    resumed = trainer(tmp_path / "b", ema_decay=0.9, save_every=2)  # a fresh process, as after a crash
+    assert resumed.step == 2
+    resumed.train(4)
+    a, b = straight.unwrapped.state_dict(), resumed.unwrapped.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(straight.ema[k], resumed.ema[k]) for k in straight.ema)
+    assert straight.scheduler.get_last_lr() == resumed.scheduler.get_last_lr()
+    # and training did move the weights
+    fresh = debug_wam(seed=0).transformer.state_dict()
+    assert any(not torch.equal(a[k], fresh[k]) for k in a)
+
+
+def test_checkpoint_folder_layout_and_atomicity(tmp_path):
+    t = trainer(tmp_path, save_every=1)
+    t.train(2)
+    ckpt = latest_checkpoint(tmp_path)
+    names = {p.name for p in ckpt.iterdir()}
+    assert {"model.safetensors", "config.json", "optimizer.pt", "scheduler.pt", "rng.safetensors", "rng.json"} <= names
+    info = json.loads((ckpt / "config.json").read_text())
+    assert info["step"] == 2 and info["model"]["name"] == "debug" and info["train"]["name"] == "debug"
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))  # no half-written folders left
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        load_checkpoint(tmp_path / "checkpoints")
+
+
+@pytest.mark.slow
+def test_single_batch_overfits(tmp_path):
+    """Fixed batch, noise, timesteps and tasks: the loss must fall at least 10x in 300 steps."""
+    wam = debug_wam(seed=0)
+    enc = wam.encode_batch(synthetic_batch(2))
+    opt = torch.optim.AdamW(wam.transformer.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(300):
+        loss, _ = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    ratio = losses[0] / min(losses[-10:])
+    print(f"overfit: loss {losses[0]:.4f} -> {min(losses[-10:]):.5f} ({ratio:.0f}x)")
+    assert ratio >= 10, (losses[0], losses[-10:])
+
+
+def test_presets_and_bad_config():
+    paper = TrainConfig.preset("paper")
+    assert (paper.lr, paper.warmup_steps, paper.grad_clip, paper.mixed_precision) == (5e-7, 1000, 1.0, "bf16")
+    assert paper.task_ratios == (0.85, 0.05, 0.05, 0.05)
+    with pytest.raises(ValueError, match="task_ratios"):
+        TrainConfig(task_ratios=(1, 0, 0))
+    with pytest.raises(ValueError, match="unknown training preset"):
+        TrainConfig.preset("nope")
+
+
+def test_nan_batch_is_rejected():
+    wam = debug_wam()
+    b = synthetic_batch(1)
+    b["video"][0, 0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        wam.encode_batch(b)
