@@ -19,8 +19,8 @@ def synthetic_batch(batch: int = 2, seed: int = 0, tasks=None) -> dict:
     coarse = torch.rand(batch, V, 3, T, 4, 4, generator=g) * 2 - 1
     video = torch.nn.functional.interpolate(coarse.flatten(0, 1), size=(T, H, W), mode="trilinear").unflatten(0, (batch, V))
     yy, xx = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
-    centre = torch.rand(batch, V, 1, T, 1, 2, generator=g) * 24 + 4  # (B, V, 1, T, 1, 2)
-    d2 = (xx - centre[..., 0:1, None]) ** 2 + (yy - centre[..., 1:2, None]) ** 2  # (B, V, 1, T, H, W)
+    centre = torch.rand(batch, V, 1, T, 2, generator=g) * 24 + 4  # (B, V, 1, T, 2) pixel (x, y)
+    d2 = (xx - centre[..., 0, None, None]) ** 2 + (yy - centre[..., 1, None, None]) ** 2  # (B, V, 1, T, H, W)
     actions = (torch.exp(-d2 / (2 * 3.0**2)) * 2 - 1).expand(batch, V, 3, T, H, W).clone()
     plucker = torch.randn(batch, V, 6, T, H // 8, W // 8, generator=g)
     allowed = torch.ones(batch, 4, dtype=torch.bool) if tasks is None else tasks

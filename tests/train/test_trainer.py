@@ -78,7 +78,7 @@ def test_single_batch_overfits(tmp_path):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     ratio = losses[0] / min(losses[-10:])
     print(f"overfit: loss {losses[0]:.4f} -> {min(losses[-10:]):.5f} ({ratio:.0f}x)")
     assert ratio >= 10, (losses[0], losses[-10:])
