@@ -74,7 +74,9 @@ def test_from_wan_pretrained_loads_a_saved_upstream_model(tmp_path):
     reloaded = WanTransformer3DModel.from_pretrained(tmp_path / "transformer").eval()
     x, t, ctx, cam = inputs()
     with torch.no_grad():
-        assert torch.equal(model.eval()(x, t, ctx, camera=cam), reloaded(x, t, ctx, return_dict=False)[0])
+        assert torch.equal(
+            model.eval()(x, t, ctx, camera=cam), reloaded(x, t, ctx, return_dict=False)[0]
+        )
     # and our own save_pretrained / from_pretrained round trip keeps the camera modules
     model.save_pretrained(tmp_path / "ours")
     again = ActionImagesWanTransformer.from_pretrained(tmp_path / "ours")
@@ -99,11 +101,26 @@ def test_bad_shapes_raise_value_error():
 
 def test_named_configs_have_real_wan_sizes():
     five = PRESETS["wan2.2-ti2v-5b"]
-    assert (five.inner_dim, five.num_layers, five.ffn_dim, five.in_channels) == (3072, 30, 14336, 48)
+    assert (five.inner_dim, five.num_layers, five.ffn_dim, five.in_channels) == (
+        3072,
+        30,
+        14336,
+        48,
+    )
     i2v = PRESETS["wan2.1-i2v-14b"]
-    assert (i2v.inner_dim, i2v.num_layers, i2v.ffn_dim, i2v.in_channels, i2v.out_channels) == (5120, 40, 13824, 36, 16)
+    assert (i2v.inner_dim, i2v.num_layers, i2v.ffn_dim, i2v.in_channels, i2v.out_channels) == (
+        5120,
+        40,
+        13824,
+        36,
+        16,
+    )
     assert i2v.image_dim == 1280 and i2v.added_kv_proj_dim == 5120
     with torch.device("meta"):  # builds at full size without memory
         m = ActionImagesWanTransformer.from_model_config(five)
-    n = sum(p.numel() for n_, p in m.named_parameters() if ".cam_encoder." not in n_ and ".projector." not in n_)
+    n = sum(
+        p.numel()
+        for n_, p in m.named_parameters()
+        if ".cam_encoder." not in n_ and ".projector." not in n_
+    )
     assert 4.9e9 < n < 5.1e9, n

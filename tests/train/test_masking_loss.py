@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actionimages.model.masking import PREDICTED, TASKS, UNKNOWN, VISIBLE, sample_tasks, task_frame_states
+from actionimages.model.masking import (
+    PREDICTED,
+    TASKS,
+    UNKNOWN,
+    VISIBLE,
+    sample_tasks,
+    task_frame_states,
+)
 from actionimages.model.packing import frame_roles, pack_camera, pack_clips, unpack_clips
 from tests.model.helpers import debug_wam, synthetic_batch
 
@@ -43,7 +50,9 @@ def test_loss_lands_on_exactly_the_predicted_frames(task):
     video_state, action_state = EXPECTED[task]
     want = torch.where(modality == 0, video_state, action_state)
     want[(modality == 0) & (index == 0)] = VISIBLE  # first frame of every video clip
-    assert torch.equal(info["states"][0], want) and torch.equal(task_frame_states(task, V, Fr), want)
+    assert torch.equal(info["states"][0], want) and torch.equal(
+        task_frame_states(task, V, Fr), want
+    )
 
     grad = probe.out.grad.abs().sum(dim=(1, 3, 4))  # (B, 2VF) gradient reaching each frame
     assert torch.equal(grad > 0, (want == PREDICTED).expand(2, -1))
@@ -54,7 +63,9 @@ def test_loss_lands_on_exactly_the_predicted_frames(task):
     assert (per_frame[:, want == VISIBLE] == 0).all()
     assert (per_frame[:, want == UNKNOWN] == 1000).all()
     sigma = info["sigma"][:, None, None] * 1000
-    assert torch.allclose(per_frame[:, want == PREDICTED], sigma.expand_as(per_frame[:, want == PREDICTED]))
+    assert torch.allclose(
+        per_frame[:, want == PREDICTED], sigma.expand_as(per_frame[:, want == PREDICTED])
+    )
 
     # visible frames reach the model clean, unknown frames as pure noise
     clean = enc.latents

@@ -21,7 +21,7 @@ class TinyClips(Dataset):
         self.items = []
         b = synthetic_batch(n, seed=7)
         for i in range(n):
-            self.items.append({k: (v[i] if torch.is_tensor(v) else v[i]) for k, v in b.items()})
+            self.items.append({k: v[i] for k, v in b.items()})
 
     def __len__(self):
         return len(self.items)
@@ -41,7 +41,9 @@ def test_train_four_equals_train_two_resume_two(tmp_path):
     first = trainer(tmp_path / "b", ema_decay=0.9, save_every=2)
     first.train(2)
     assert latest_checkpoint(tmp_path / "b").name == "step-0000002"
-    resumed = trainer(tmp_path / "b", ema_decay=0.9, save_every=2)  # a fresh process, as after a crash
+    resumed = trainer(
+        tmp_path / "b", ema_decay=0.9, save_every=2
+    )  # a fresh process, as after a crash
     assert resumed.step == 2
     resumed.train(4)
     a, b = straight.unwrapped.state_dict(), resumed.unwrapped.state_dict()
@@ -58,11 +60,20 @@ def test_checkpoint_folder_layout_and_atomicity(tmp_path):
     t.train(2)
     ckpt = latest_checkpoint(tmp_path)
     names = {p.name for p in ckpt.iterdir()}
-    assert {"model.safetensors", "config.json", "optimizer.pt", "scheduler.pt", "rng.safetensors", "rng.json"} <= names
+    assert {
+        "model.safetensors",
+        "config.json",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng.safetensors",
+        "rng.json",
+    } <= names
     info = json.loads((ckpt / "config.json").read_text())
-    assert info["step"] == 2 and info["model"]["name"] == "debug" and info["train"]["name"] == "debug"
+    assert (
+        info["step"] == 2 and info["model"]["name"] == "debug" and info["train"]["name"] == "debug"
+    )
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))  # no half-written folders left
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors"):
         load_checkpoint(tmp_path / "checkpoints")
 
 
@@ -86,7 +97,12 @@ def test_single_batch_overfits(tmp_path):
 
 def test_presets_and_bad_config():
     paper = TrainConfig.preset("paper")
-    assert (paper.lr, paper.warmup_steps, paper.grad_clip, paper.mixed_precision) == (5e-7, 1000, 1.0, "bf16")
+    assert (paper.lr, paper.warmup_steps, paper.grad_clip, paper.mixed_precision) == (
+        5e-7,
+        1000,
+        1.0,
+        "bf16",
+    )
     assert paper.task_ratios == (0.85, 0.05, 0.05, 0.05)
     with pytest.raises(ValueError, match="task_ratios"):
         TrainConfig(task_ratios=(1, 0, 0))
@@ -97,6 +113,6 @@ def test_presets_and_bad_config():
 def test_nan_batch_is_rejected():
     wam = debug_wam()
     b = synthetic_batch(1)
-    b["video"][0, 0, 0, 0, 0, 0] = float("nan")
+    b["video"][0, 0, 0, 0, 0, 0] = float("nan")  # (B, V, T, H, W, 3)
     with pytest.raises(ValueError, match="NaN"):
         wam.encode_batch(b)

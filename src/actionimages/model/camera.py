@@ -51,12 +51,16 @@ class TokenCameraEncoder(nn.Module):
                 f"got {tuple(camera.shape)}"
             )
         s = self.subgrid
-        x = F.adaptive_avg_pool2d(camera.flatten(0, 1).float(), (h_tok * s, w_tok * s))  # (B*F, C, h*s, w*s)
+        x = F.adaptive_avg_pool2d(
+            camera.flatten(0, 1).float(), (h_tok * s, w_tok * s)
+        )  # (B*F, C, h*s, w*s)
         x = F.pixel_unshuffle(x, s)  # (B*F, C*s*s, h_tok, w_tok)
         x = x.unflatten(0, (B, Fr)).permute(0, 1, 3, 4, 2)  # (B, F, h_tok, w_tok, C*s*s)
         return x.reshape(B, Fr * h_tok * w_tok, -1)  # (B, L, C*s*s) in token order (f, h, w)
 
-    def forward(self, features: torch.Tensor, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, grid: tuple[int, int, int] | None = None
+    ) -> torch.Tensor:
         """(B, L, C * s * s) pooled features -> (B, L, dim)."""
         return self.proj(features.to(self.proj.weight.dtype))
 
@@ -73,14 +77,18 @@ class FramePooledCameraEncoder(nn.Module):
         super().__init__()
         self.pool_size = tuple(pool)
         self.layers = nn.Sequential(
-            nn.AdaptiveAvgPool3d(self.pool_size), nn.Flatten(start_dim=2), nn.Linear(int(torch.tensor(pool).prod()), dim)
+            nn.AdaptiveAvgPool3d(self.pool_size),
+            nn.Flatten(start_dim=2),
+            nn.Linear(int(torch.tensor(pool).prod()), dim),
         )
         nn.init.zeros_(self.layers[2].weight)
         nn.init.zeros_(self.layers[2].bias)
 
     def features(self, camera: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         if camera.ndim != 5 or camera.shape[1] != grid[0]:
-            raise ValueError(f"camera map must be (B, {grid[0]}, C, h, w), got {tuple(camera.shape)}")
+            raise ValueError(
+                f"camera map must be (B, {grid[0]}, C, h, w), got {tuple(camera.shape)}"
+            )
         # AdaptiveAvgPool3d reads (B, F, C, h, w) as (N, channels=F, D=C, H, W): it pools the
         # camera channels and the image plane of every frame, frames untouched.
         return self.layers[1](self.layers[0](camera.float()))  # (B, F, prod(pool))

@@ -77,11 +77,15 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.camera_encoder not in CAMERA_ENCODERS:
-            raise ValueError(f"camera_encoder must be one of {CAMERA_ENCODERS}, got {self.camera_encoder!r}")
+            raise ValueError(
+                f"camera_encoder must be one of {CAMERA_ENCODERS}, got {self.camera_encoder!r}"
+            )
         if self.attention_head_dim % 2 or self.attention_head_dim < 6:
             raise ValueError("attention_head_dim must be even and >= 6 (3-D rotary embedding)")
         if self.in_channels < self.out_channels:
-            raise ValueError("in_channels must be >= out_channels (extra inputs are condition channels)")
+            raise ValueError(
+                "in_channels must be >= out_channels (extra inputs are condition channels)"
+            )
         if min(self.patch_size) < 1 or self.num_layers < 1:
             raise ValueError("patch_size entries and num_layers must be >= 1")
 

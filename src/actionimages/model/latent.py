@@ -61,9 +61,15 @@ class PatchPCACodec(LatentCodec):
     D = 3 * tf * p * p.
     """
 
-    def __init__(self, latent_channels: int = 16, temporal_factor: int = 4, spatial_factor: int = 8):
+    def __init__(
+        self, latent_channels: int = 16, temporal_factor: int = 4, spatial_factor: int = 8
+    ):
         super().__init__()
-        self.latent_channels, self.temporal_factor, self.spatial_factor = latent_channels, temporal_factor, spatial_factor
+        self.latent_channels, self.temporal_factor, self.spatial_factor = (
+            latent_channels,
+            temporal_factor,
+            spatial_factor,
+        )
         D = 3 * temporal_factor * spatial_factor**2
         if latent_channels > D:
             raise ValueError(f"latent_channels {latent_channels} exceeds the patch size {D}")
@@ -77,7 +83,9 @@ class PatchPCACodec(LatentCodec):
         B, _, T, H, W = video.shape
         F_, h, w = self.latent_shape(T, H, W)
         tf, p = self.temporal_factor, self.spatial_factor
-        x = torch.cat([video[:, :, :1].expand(B, 3, tf, H, W), video[:, :, 1:]], dim=2)  # (B, 3, tf*F, H, W)
+        x = torch.cat(
+            [video[:, :, :1].expand(B, 3, tf, H, W), video[:, :, 1:]], dim=2
+        )  # (B, 3, tf*F, H, W)
         x = x.reshape(B, 3, F_, tf, h, p, w, p)  # (B, 3, F, tf, h, p, w, p)
         x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, F, h, w, 3, tf, p, p)
         return x.reshape(B, F_, h, w, -1)  # (B, F, h, w, D)
@@ -86,9 +94,13 @@ class PatchPCACodec(LatentCodec):
         """(B, F, h, w, D) -> (B, 3, T, H, W); frame 0 is the mean of its tf copies."""
         B, F_, h, w, _ = x.shape
         tf, p = self.temporal_factor, self.spatial_factor
-        x = x.reshape(B, F_, h, w, 3, tf, p, p).permute(0, 4, 1, 5, 2, 6, 3, 7)  # (B, 3, F, tf, h, p, w, p)
+        x = x.reshape(B, F_, h, w, 3, tf, p, p).permute(
+            0, 4, 1, 5, 2, 6, 3, 7
+        )  # (B, 3, F, tf, h, p, w, p)
         x = x.reshape(B, 3, F_ * tf, h * p, w * p)  # (B, 3, tf*F, H, W)
-        return torch.cat([x[:, :, :tf].mean(2, keepdim=True), x[:, :, tf:]], dim=2)  # (B, 3, T, H, W)
+        return torch.cat(
+            [x[:, :, :tf].mean(2, keepdim=True), x[:, :, tf:]], dim=2
+        )  # (B, 3, T, H, W)
 
     # --- codec ------------------------------------------------------------------------
     def encode(self, video: torch.Tensor) -> torch.Tensor:
@@ -101,7 +113,9 @@ class PatchPCACodec(LatentCodec):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, F, h, w) -> (B, 3, T, H, W) clamped to [-1, 1]."""
         if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
-            raise ValueError(f"latents must be (B, {self.latent_channels}, F, h, w), got {tuple(latents.shape)}")
+            raise ValueError(
+                f"latents must be (B, {self.latent_channels}, F, h, w), got {tuple(latents.shape)}"
+            )
         z = latents.to(self.basis.dtype).permute(0, 2, 3, 4, 1)  # (B, F, h, w, C)
         x = (z * self.std) @ self.basis.T + self.mean  # (B, F, h, w, D)
         return self.unpatch(x).clamp(-1.0, 1.0)
@@ -142,7 +156,9 @@ class PatchPCACodec(LatentCodec):
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no PCA codec file (write one with PatchPCACodec.fit(...).save(path))")
+            raise FileNotFoundError(
+                f"{path}: no PCA codec file (write one with PatchPCACodec.fit(...).save(path))"
+            )
         with safe_open(str(path), "pt") as f:
             meta = json.loads(f.metadata()["config"])
         codec = cls(**meta)
@@ -161,8 +177,12 @@ class WanVAECodec(LatentCodec):
         self.temporal_factor = int(getattr(cfg, "scale_factor_temporal", None) or 4)
         self.spatial_factor = int(getattr(cfg, "scale_factor_spatial", None) or 8)
         shape = (1, self.latent_channels, 1, 1, 1)
-        self.register_buffer("latent_mean", torch.tensor(cfg.latents_mean, dtype=torch.float32).view(shape))
-        self.register_buffer("latent_std", torch.tensor(cfg.latents_std, dtype=torch.float32).view(shape))
+        self.register_buffer(
+            "latent_mean", torch.tensor(cfg.latents_mean, dtype=torch.float32).view(shape)
+        )
+        self.register_buffer(
+            "latent_std", torch.tensor(cfg.latents_std, dtype=torch.float32).view(shape)
+        )
 
     @classmethod
     def from_folder(cls, path: str | Path, torch_dtype=None) -> WanVAECodec:
@@ -195,4 +215,6 @@ class WanVAECodec(LatentCodec):
 def psnr(a: torch.Tensor, b: torch.Tensor, peak_to_peak: float = 2.0) -> float:
     """PSNR in dB of two signals with the given range ([-1, 1] -> 2)."""
     mse = (a.double() - b.double()).pow(2).mean().item()
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(peak_to_peak**2 / mse)).item()
+    return (
+        float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(peak_to_peak**2 / mse)).item()
+    )

@@ -27,7 +27,12 @@ import torch
 
 from actionimages.model.packing import ACTION, VIDEO, frame_roles
 
-TASKS = ("joint", "action_to_video", "video_to_action", "video_only")  # same order as the data sampler
+TASKS = (
+    "joint",
+    "action_to_video",
+    "video_to_action",
+    "video_only",
+)  # same order as the data sampler
 PAPER_TASK_RATIOS = (0.85, 0.05, 0.05, 0.05)
 VISIBLE, PREDICTED, UNKNOWN = 0, 1, 2
 
@@ -51,7 +56,9 @@ def task_frame_states(task: int | str, num_views: int, frames_per_clip: int) -> 
     return states
 
 
-def sample_tasks(allowed: torch.Tensor, ratios: Sequence[float], generator: torch.Generator) -> torch.Tensor:
+def sample_tasks(
+    allowed: torch.Tensor, ratios: Sequence[float], generator: torch.Generator
+) -> torch.Tensor:
     """One task per sample, drawn with ``ratios`` renormalised over the allowed tasks.
 
     Args:
@@ -74,13 +81,17 @@ def sample_tasks(allowed: torch.Tensor, ratios: Sequence[float], generator: torc
 
 def frame_states(tasks: torch.Tensor, num_views: int, frames_per_clip: int) -> torch.Tensor:
     """(B,) task indices -> (B, 2 V F) frame states."""
-    table = torch.stack([task_frame_states(t, num_views, frames_per_clip) for t in range(len(TASKS))])
+    table = torch.stack(
+        [task_frame_states(t, num_views, frames_per_clip) for t in range(len(TASKS))]
+    )
     return table[tasks.cpu()].to(tasks.device)  # (B, 2VF)
 
 
 def frame_timesteps(states: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Per-frame noise level in [0, 1]: 0 visible, ``t`` (B,) predicted, 1 unknown -> (B, 2 V F)."""
-    sigma = torch.where(states == PREDICTED, t[:, None].to(torch.float32), torch.zeros((), dtype=torch.float32))
+    sigma = torch.where(
+        states == PREDICTED, t[:, None].to(torch.float32), torch.zeros((), dtype=torch.float32)
+    )
     return torch.where(states == UNKNOWN, torch.ones((), dtype=torch.float32), sigma)
 
 

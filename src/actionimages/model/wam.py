@@ -2,8 +2,8 @@
 
 Reads the data sampler's items (see ``actionimages.data.sampler``), collated to a batch:
 
-    video, actions   (B, V, 3, T, H, W) in [-1, 1]
-    plucker          (B, V, 6, T, h, w) rays relative to frame 0 of view 0
+    video, actions   (B, V, T, H, W, 3) in [-1, 1]   (channels last, as the sampler gives them)
+    plucker          (B, V, T, h, w, 6) rays relative to frame 0 of view 0
     tasks            (B, 4) bool allowed tasks;  instruction  list of B str
 
 and turns it into one packed latent sequence [video_v1, action_v1, video_v2, ...]
@@ -52,13 +52,22 @@ class EncodedBatch:
 class WorldActionModel(nn.Module):
     """Holds the transformer (trained) and the frozen codec and text encoder."""
 
-    def __init__(self, config: ModelConfig, transformer: nn.Module, codec: nn.Module, text_encoder: nn.Module):
+    def __init__(
+        self, config: ModelConfig, transformer: nn.Module, codec: nn.Module, text_encoder: nn.Module
+    ):
         super().__init__()
-        self.config, self.transformer, self.codec, self.text_encoder = config, transformer, codec, text_encoder
+        self.config, self.transformer, self.codec, self.text_encoder = (
+            config,
+            transformer,
+            codec,
+            text_encoder,
+        )
         self.codec.requires_grad_(False)
         self.text_encoder.requires_grad_(False)
         if codec.latent_channels != config.out_channels:
-            raise ValueError(f"codec gives {codec.latent_channels} channels, model expects {config.out_channels}")
+            raise ValueError(
+                f"codec gives {codec.latent_channels} channels, model expects {config.out_channels}"
+            )
 
     @property
     def device(self) -> torch.device:
@@ -67,45 +76,69 @@ class WorldActionModel(nn.Module):
     # --- batch -> latents -------------------------------------------------------------
     @torch.no_grad()
     def encode_batch(self, batch: dict) -> EncodedBatch:
-        video, actions = batch["video"], batch["actions"]
-        if video.ndim != 6 or video.shape != actions.shape or video.shape[2] != 3:
-            raise ValueError(f"video/actions must be (B, V, 3, T, H, W), got {tuple(video.shape)}, {tuple(actions.shape)}")
+        video, actions, plucker = batch["video"], batch["actions"], batch["plucker"]
+        if video.ndim != 6 or video.shape != actions.shape or video.shape[-1] != 3:
+            raise ValueError(
+                f"video/actions must be (B, V, T, H, W, 3), got {tuple(video.shape)}, {tuple(actions.shape)}"
+            )
+        if plucker.ndim != 6 or plucker.shape[-1] != 6:
+            raise ValueError(f"plucker must be (B, V, T, h, w, 6), got {tuple(plucker.shape)}")
         for name in ("video", "actions", "plucker"):
             if not torch.isfinite(batch[name]).all():
                 raise ValueError(f"batch[{name!r}] contains NaN or inf")
+        # channels last -> first: (B, V, T, H, W, c) -> (B, V, c, T, H, W)
+        video, actions, plucker = (x.permute(0, 1, 5, 2, 3, 4) for x in (video, actions, plucker))
         B, V, _, T, H, W = video.shape
         dev = self.device
-        both = torch.cat([video, actions], dim=1).flatten(0, 1).to(dev, torch.float32)  # (B*2V, 3, T, H, W)
+        both = (
+            torch.cat([video, actions], dim=1).flatten(0, 1).to(dev, torch.float32)
+        )  # (B*2V, 3, T, H, W)
         lat = self.codec.encode(both)  # (B*2V, C, F, h, w)
         lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
         latents = pack_clips(lat[:, :V], lat[:, V:])  # (B, C, 2VF, h, w)
         Fr = lat.shape[3]
-        camera = self.camera_input(batch["plucker"].to(dev, torch.float32), (T, H, W))  # (B, 2VF, Cc, hc, wc)
+        camera = self.camera_input(
+            plucker.to(dev, torch.float32), (T, H, W)
+        )  # (B, 2VF, Cc, hc, wc)
         context = self.text_encoder.encode(list(batch["instruction"])).to(dev)
         return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr)
 
     def camera_input(self, plucker: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
         """(B, V, 6, T, h, w) Plücker maps -> the camera encoder's (B, 2 V F, C_cam, hc, wc) input."""
-        B, V, _, T, h, w = plucker.shape
+        B, V = plucker.shape[:2]
         if self.config.camera_encoder == "token":
-            cam = plucker_to_latent_frames(plucker.flatten(0, 1), self.codec.temporal_factor)  # (B*V, F, 6tf, h, w)
+            cam = plucker_to_latent_frames(
+                plucker.flatten(0, 1), self.codec.temporal_factor
+            )  # (B*V, F, 6tf, h, w)
         else:
             # Release layout: direction and moment / 3 encoded by the video codec as two clips.
-            full = F.interpolate(plucker.flatten(0, 1), size=size, mode="nearest")  # (B*V, 6, T, H, W)
+            full = F.interpolate(
+                plucker.flatten(0, 1), size=size, mode="nearest"
+            )  # (B*V, 6, T, H, W)
             direction, moment = full[:, :3].clamp(-1, 1), (full[:, 3:] / 3).clamp(-1, 1)
-            cam = torch.cat([self.codec.encode(direction), self.codec.encode(moment)], dim=1)  # (B*V, 2C, F, h, w)
+            cam = torch.cat(
+                [self.codec.encode(direction), self.codec.encode(moment)], dim=1
+            )  # (B*V, 2C, F, h, w)
             cam = cam.transpose(1, 2)  # (B*V, F, 2C, h, w)
         return pack_camera(cam.unflatten(0, (B, V)))  # (B, 2VF, Cc, hc, wc)
 
     # --- model call -------------------------------------------------------------------
-    def velocity(self, x_t, sigma_frames, clean, states, enc: EncodedBatch, context=None) -> torch.Tensor:
+    def velocity(
+        self, x_t, sigma_frames, clean, states, enc: EncodedBatch, context=None
+    ) -> torch.Tensor:
         """Run the transformer on noisy packed latents with per-token timesteps (B, L) = 1000 sigma."""
         p_t, p_h, p_w = self.config.patch_size
         tokens_per_frame = (x_t.shape[-2] // p_h) * (x_t.shape[-1] // p_w)
         timestep = to_tokens(sigma_frames[:, ::p_t] * 1000.0, tokens_per_frame)  # (B, L)
         x_in = x_t
-        if self.config.condition_channels:  # Wan I2V weights: [noisy, 4 x visible mask, visible clean latents]
-            vis = (states == VISIBLE).to(x_t.dtype)[:, None, :, None, None].expand(-1, 4, -1, *x_t.shape[-2:])
+        if (
+            self.config.condition_channels
+        ):  # Wan I2V weights: [noisy, 4 x visible mask, visible clean latents]
+            vis = (
+                (states == VISIBLE)
+                .to(x_t.dtype)[:, None, :, None, None]
+                .expand(-1, 4, -1, *x_t.shape[-2:])
+            )
             x_in = torch.cat([x_t, vis, clean * vis[:, :1]], dim=1)
         ctx = enc.context if context is None else context
         return self.transformer(x_in, timestep, ctx, camera=enc.camera)
@@ -132,7 +165,12 @@ class WorldActionModel(nn.Module):
         mask = (states == PREDICTED)[:, None, :, None, None].to(pred.dtype)  # (B, 1, 2VF, 1, 1)
         err = (pred.float() - target.float()).pow(2) * mask
         denom = mask.sum() * x.shape[1] * x.shape[3] * x.shape[4]
-        return err.sum() / denom.clamp_min(1), {"tasks": tasks, "states": states, "sigma": sigma, "mask": mask}
+        return err.sum() / denom.clamp_min(1), {
+            "tasks": tasks,
+            "states": states,
+            "sigma": sigma,
+            "mask": mask,
+        }
 
     # --- sampling ---------------------------------------------------------------------
     @torch.no_grad()
@@ -147,8 +185,14 @@ class WorldActionModel(nn.Module):
         states = task_frame_states(TASKS.index(task), enc.num_views, enc.frames_per_clip)
         states = states[None].expand(B, -1).to(x0.device)  # (B, 2VF)
         keep = (states == VISIBLE)[:, None, :, None, None]
-        x = torch.where(keep, x0, torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype))
-        empty = self.text_encoder.encode([""]).to(x0.device).expand_as(enc.context) if guidance != 1 else None
+        x = torch.where(
+            keep, x0, torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+        )
+        empty = (
+            self.text_encoder.encode([""]).to(x0.device).expand_as(enc.context)
+            if guidance != 1
+            else None
+        )
         sig = sampling_sigmas(steps, shift)
         for i in range(steps):
             s_now, s_next = float(sig[i]), float(sig[i + 1])
@@ -159,6 +203,8 @@ class WorldActionModel(nn.Module):
             x = torch.where(keep, x0, x + (s_next - s_now) * v)
         video, actions = unpack_clips(x, enc.num_views)  # (B, V, C, F, h, w) each
         V = enc.num_views
-        decoded = self.codec.decode(torch.cat([video, actions], 1).flatten(0, 1).float())  # (B*2V, 3, T, H, W)
+        decoded = self.codec.decode(
+            torch.cat([video, actions], 1).flatten(0, 1).float()
+        )  # (B*2V, 3, T, H, W)
         decoded = decoded.unflatten(0, (B, 2 * V))
         return decoded[:, :V], decoded[:, V:]

@@ -39,10 +39,14 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"torch_cuda_{i}"] = s
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    # The legacy global NumPy RNG, because third-party data code may still draw from it.
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
     tensors["numpy_keys"] = torch.from_numpy(keys.astype(np.int64))
     py = random.getstate()
-    return tensors, {"numpy": [kind, int(pos), int(has_gauss), float(gauss)], "python": [py[0], list(py[1]), py[2]]}
+    return tensors, {
+        "numpy": [kind, int(pos), int(has_gauss), float(gauss)],
+        "python": [py[0], list(py[1]), py[2]],
+    }
 
 
 def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -52,7 +56,8 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
         if states:
             torch.cuda.set_rng_state_all(states)
     kind, pos, has_gauss, gauss = meta["numpy"]
-    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    keys = tensors["numpy_keys"].numpy().astype(np.uint32)
+    np.random.set_state((kind, keys, pos, has_gauss, gauss))  # noqa: NPY002
     version, internal, gauss_next = meta["python"]
     random.setstate((version, tuple(internal), gauss_next))
 
@@ -75,9 +80,15 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_file({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in model_state.items()},
+        str(tmp / "model.safetensors"),
+    )
     if ema_state is not None:
-        save_file({k: v.detach().contiguous().cpu() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in ema_state.items()},
+            str(tmp / "ema.safetensors"),
+        )
     (tmp / "config.json").write_text(json.dumps({"step": step, **configs}, indent=2))
     if optimizer is not None:
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
@@ -116,18 +127,32 @@ def load_checkpoint(
     """Restore what is given from checkpoint folder ``path``; returns its config.json plus "ema"."""
     path = Path(path)
     if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
-        raise FileNotFoundError(f"{path}: not a checkpoint (expected config.json and model.safetensors)")
+        raise FileNotFoundError(
+            f"{path}: not a checkpoint (expected config.json and model.safetensors)"
+        )
     info = json.loads((path / "config.json").read_text())
     if model is not None:
-        missing, unexpected = model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+        missing, unexpected = model.load_state_dict(
+            load_file(str(path / "model.safetensors")), strict=False
+        )
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
         if unexpected or trainable & set(missing):
-            raise ValueError(f"checkpoint does not match the model: missing {sorted(missing)[:5]}, unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"checkpoint does not match the model: missing {sorted(missing)[:5]}, unexpected {unexpected[:5]}"
+            )
     if optimizer is not None and (path / "optimizer.pt").exists():
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+        optimizer.load_state_dict(
+            torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        )
     if scheduler is not None and (path / "scheduler.pt").exists():
-        scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
+        scheduler.load_state_dict(
+            torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True)
+        )
     if restore_rng and (path / "rng.safetensors").exists():
-        set_rng_state(load_file(str(path / "rng.safetensors")), json.loads((path / "rng.json").read_text()))
-    info["ema"] = load_file(str(path / "ema.safetensors")) if (path / "ema.safetensors").exists() else None
+        set_rng_state(
+            load_file(str(path / "rng.safetensors")), json.loads((path / "rng.json").read_text())
+        )
+    info["ema"] = (
+        load_file(str(path / "ema.safetensors")) if (path / "ema.safetensors").exists() else None
+    )
     return info

@@ -82,9 +82,13 @@ class TrainConfig:
         if not 0 <= self.prompt_dropout <= 1:
             raise ValueError(f"prompt_dropout must be in [0, 1], got {self.prompt_dropout}")
         if self.timestep_sampling not in ("uniform", "logit_normal"):
-            raise ValueError(f"timestep_sampling must be uniform or logit_normal, got {self.timestep_sampling!r}")
+            raise ValueError(
+                f"timestep_sampling must be uniform or logit_normal, got {self.timestep_sampling!r}"
+            )
         if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+            raise ValueError(
+                f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}"
+            )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.lr <= 0 or self.grad_clip < 0 or self.warmup_steps < 0:

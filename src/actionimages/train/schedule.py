@@ -19,7 +19,9 @@ def shift_sigma(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
-def sample_sigmas(batch: int, shift: float, sampling: str, generator: torch.Generator) -> torch.Tensor:
+def sample_sigmas(
+    batch: int, shift: float, sampling: str, generator: torch.Generator
+) -> torch.Tensor:
     """(batch,) training noise levels in (0, 1)."""
     if sampling == "uniform":
         u = torch.rand(batch, generator=generator)
@@ -30,7 +32,9 @@ def sample_sigmas(batch: int, shift: float, sampling: str, generator: torch.Gene
     return shift_sigma(u.clamp(1e-4, 1 - 1e-4), shift)
 
 
-def add_noise(x: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def add_noise(
+    x: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Flow matching: x_t = (1 - sigma) x + sigma eps and its velocity target v = eps - x.
 
     ``sigma`` broadcasts against ``x`` (per frame: (B, 1, F, 1, 1)).

@@ -56,7 +56,9 @@ class _StepSampler(Sampler):
             yield from range(base, base + self.batch)
 
 
-def build_world_action_model(cfg: TrainConfig, model_config: ModelConfig, dataset=None) -> WorldActionModel:
+def build_world_action_model(
+    cfg: TrainConfig, model_config: ModelConfig, dataset=None
+) -> WorldActionModel:
     """Transformer (pretrained Wan or fresh), codec (loaded or fitted on the data), text encoder."""
     from actionimages.model.latent import PatchPCACodec, WanVAECodec
     from actionimages.model.text import CachedTextEncoder, build_text_encoder
@@ -79,7 +81,9 @@ def build_world_action_model(cfg: TrainConfig, model_config: ModelConfig, datase
         if dataset is None:
             raise ValueError("no codec_path and no dataset to fit the PCA codec on")
         codec = fit_pca_codec(dataset, mc, clips=min(len(dataset), 64))
-    text = CachedTextEncoder(build_text_encoder(mc.text_encoder, mc.text_dim, mc.text_length, cfg.text_path))
+    text = CachedTextEncoder(
+        build_text_encoder(mc.text_encoder, mc.text_dim, mc.text_length, cfg.text_path)
+    )
     return WorldActionModel(mc, transformer, codec, text)
 
 
@@ -90,7 +94,10 @@ def fit_pca_codec(dataset, mc: ModelConfig, clips: int = 64):
     def videos():
         for i in range(clips):
             item = dataset[i]
-            yield torch.cat([item["video"], item["actions"]]).float()  # (2V, 3, T, H, W)
+            pair = torch.cat(
+                [torch.as_tensor(item["video"]), torch.as_tensor(item["actions"])]
+            )  # (2V, T, H, W, 3)
+            yield pair.permute(0, 4, 1, 2, 3).float()  # (2V, 3, T, H, W)
 
     return PatchPCACodec(mc.out_channels, mc.temporal_factor, mc.spatial_factor).fit(videos())
 
@@ -110,24 +117,39 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model_config = wam.config if wam is not None else ModelConfig.preset(cfg.model)
         self.dataset = dataset if dataset is not None else _build_dataset(cfg)
-        self.wam = wam if wam is not None else build_world_action_model(cfg, self.model_config, self.dataset)
+        self.wam = (
+            wam
+            if wam is not None
+            else build_world_action_model(cfg, self.model_config, self.dataset)
+        )
         self.wam.codec.to(self.accelerator.device)
         transformer = self.wam.transformer
         if cfg.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         self.params = [p for p in transformer.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+        )
         # Stepped by hand once per optimiser step (accelerate's wrapper would step it once per process).
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_constant(cfg.warmup_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_constant(cfg.warmup_steps)
+        )
         self.wam.transformer, self.optimizer = self.accelerator.prepare(transformer, self.optimizer)
         self.ema = None
         if cfg.ema_decay is not None:
-            self.ema = {n: p.detach().float().clone() for n, p in self.unwrapped.named_parameters() if p.requires_grad}
+            self.ema = {
+                n: p.detach().float().clone()
+                for n, p in self.unwrapped.named_parameters()
+                if p.requires_grad
+            }
         self.step = 0
         if resume and (ckpt := latest_checkpoint(self.run_dir)) is not None:
             self.load(ckpt)
         if trackers and self.accelerator.is_main_process:
-            flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in cfg.to_dict().items()}
+            flat = {
+                k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                for k, v in cfg.to_dict().items()
+            }
             self.accelerator.init_trackers(cfg.name, config=flat)
 
     @property
@@ -137,7 +159,9 @@ class Trainer:
     # --- data -------------------------------------------------------------------------
     def batches(self, start_step: int):
         acc = self.accelerator
-        sampler = _StepSampler(start_step, self.cfg.batch_size, acc.num_processes, acc.process_index)
+        sampler = _StepSampler(
+            start_step, self.cfg.batch_size, acc.num_processes, acc.process_index
+        )
         loader = DataLoader(_BySampleNumber(self.dataset), batch_size=self.cfg.batch_size, sampler=sampler,
                             num_workers=self.cfg.num_workers)  # fmt: skip
         return iter(loader)
@@ -167,7 +191,11 @@ class Trainer:
                     if n in self.ema:
                         self.ema[n].lerp_(p.detach().float(), 1 - cfg.ema_decay)
         self.step += 1
-        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
+        return {
+            "loss": float(loss.detach()),
+            "grad_norm": grad_norm,
+            "lr": self.scheduler.get_last_lr()[0],
+        }
 
     def train(self, until: int | None = None) -> list[dict[str, float]]:
         """Train to step ``until`` (default: cfg.steps); returns the per-step logs of this call."""
@@ -206,7 +234,9 @@ class Trainer:
         path = None
         if acc.is_main_process:
             configs = {"model": self.model_config.to_dict(), "train": self.cfg.to_dict()}
-            path = save_checkpoint(self.run_dir, self.step, state, configs, self.optimizer, self.scheduler, self.ema)
+            path = save_checkpoint(
+                self.run_dir, self.step, state, configs, self.optimizer, self.scheduler, self.ema
+            )
             codec_file = self.run_dir / "codec.safetensors"
             if hasattr(self.wam.codec, "save") and not codec_file.exists():
                 self.wam.codec.save(codec_file)
@@ -224,14 +254,16 @@ class Trainer:
         """Joint generation from the first frame of the batch's first item, written as MP4."""
         from actionimages.viz import overlay_action_images, tile_views, to_uint8, write_mp4
 
-        one = {k: (v[:1] if torch.is_tensor(v) else v[:1]) for k, v in batch.items()}
+        one = {k: v[:1] for k, v in batch.items()}  # tensors and lists alike
         enc = self.wam.encode_batch(one)
         self.wam.transformer.eval()
         video, actions = self.wam.sample(enc, "joint", self.cfg.sample_steps, self.cfg.timestep_shift,
                                          self.cfg.guidance, torch.Generator().manual_seed(self.cfg.seed))  # fmt: skip
         rgb = to_uint8((video[0].permute(0, 2, 3, 4, 1).cpu().numpy() + 1) / 2)  # (V, T, H, W, 3)
         act = ((actions[0].permute(0, 2, 3, 4, 1).cpu().numpy() + 1) / 2).clip(0, 1)
-        frames = tile_views(np.concatenate([rgb, overlay_action_images(rgb, act)]), columns=rgb.shape[0])
+        frames = tile_views(
+            np.concatenate([rgb, overlay_action_images(rgb, act)]), columns=rgb.shape[0]
+        )
         return write_mp4(self.run_dir / "samples" / f"step-{self.step:07d}.mp4", frames, fps=10)
 
 
@@ -253,4 +285,3 @@ def _build_dataset(cfg: TrainConfig):
     if len(weights) != len(cfg.data):
         raise ValueError(f"{len(cfg.data)} datasets but {len(weights)} weights")
     return ClipSampler(dict(zip(cfg.data, weights)), clip)
-

@@ -1,0 +1,97 @@
+"""``actionimages train`` and ``actionimages codec-fit``: the world action model from the shell.
+
+actionimages train --preset tiny --data data/sim --steps 2000
+actionimages train --preset debug --data data/sim --set lr=1e-3 --set ema_decay=0.999
+accelerate launch --config_file configs/accelerate/ddp.yaml -m actionimages.cli.main train --preset paper ...
+actionimages codec-fit --data data/sim --out runs/tiny/codec.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train the unified world action model (resumes from --output-dir)"
+    )
+    p.add_argument("--preset", default="tiny", help="training preset: debug, tiny, paper")
+    p.add_argument("--data", nargs="+", default=None, help="LeRobot v3 dataset folders")
+    p.add_argument(
+        "--weights", nargs="+", type=float, default=None, help="mixture weight per dataset"
+    )
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--output-dir", default=None)
+    p.add_argument("--wan-path", default=None, help="diffusers Wan folder to start from")
+    p.add_argument("--codec-path", default=None, help="PCA codec file or Wan VAE folder")
+    p.add_argument("--text-path", default=None, help="UMT5 folder (Wan) for the umt5 text encoder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any TrainConfig field (JSON values: 1e-4, true, [0.9,0.99])")  # fmt: skip
+    p.add_argument(
+        "--no-resume", action="store_true", help="start over even if the run has checkpoints"
+    )
+    p.set_defaults(func=_run_train)
+
+    c = sub.add_parser("codec-fit", help="fit the patch-PCA latent codec on a dataset's clips")
+    c.add_argument("--data", nargs="+", required=True)
+    c.add_argument("--model", default="tiny", help="model preset whose latent size to fit")
+    c.add_argument("--clips", type=int, default=64)
+    c.add_argument("--out", type=Path, required=True)
+    c.set_defaults(func=_run_codec_fit)
+
+
+def train_config_from_args(args: argparse.Namespace):
+    from actionimages.train.config import TrainConfig
+
+    overrides = {}
+    for key, flag in (("data", args.data), ("data_weights", args.weights), ("steps", args.steps),
+                      ("output_dir", args.output_dir), ("wan_path", args.wan_path),
+                      ("codec_path", args.codec_path), ("text_path", args.text_path)):  # fmt: skip
+        if flag is not None:
+            overrides[key] = tuple(flag) if isinstance(flag, list) else flag
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--set expects KEY=VALUE with KEY a TrainConfig field, got {item!r}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value  # a bare string
+        overrides[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    if "output_dir" not in overrides:
+        overrides["output_dir"] = f"runs/{args.preset}"
+    return TrainConfig.preset(args.preset, **overrides)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from actionimages.train.trainer import Trainer
+
+    trainer = Trainer(train_config_from_args(args), resume=not args.no_resume)
+    history = trainer.train()
+    if history and trainer.accelerator.is_main_process:
+        print(
+            f"step {trainer.step}: loss {history[-1]['loss']:.4f}; checkpoints in {trainer.run_dir}/checkpoints"
+        )
+    trainer.accelerator.end_training()
+    return 0
+
+
+def _run_codec_fit(args: argparse.Namespace) -> int:
+    from actionimages.model.config import ModelConfig
+    from actionimages.train.config import TrainConfig
+    from actionimages.train.trainer import _build_dataset, fit_pca_codec
+
+    dataset = _build_dataset(TrainConfig(data=tuple(args.data)))
+    codec = fit_pca_codec(
+        dataset, ModelConfig.preset(args.model), clips=min(args.clips, len(dataset))
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    codec.save(args.out)
+    print(
+        f"PCA codec ({codec.latent_channels} channels, {codec.explained_variance:.4f} of the variance) -> {args.out}"
+    )
+    return 0
