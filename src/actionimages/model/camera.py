@@ -21,6 +21,8 @@ and project to one vector per frame that is broadcast over the frame's tokens.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,7 +81,7 @@ class FramePooledCameraEncoder(nn.Module):
         self.layers = nn.Sequential(
             nn.AdaptiveAvgPool3d(self.pool_size),
             nn.Flatten(start_dim=2),
-            nn.Linear(int(torch.tensor(pool).prod()), dim),
+            nn.Linear(math.prod(pool), dim),
         )
         nn.init.zeros_(self.layers[2].weight)
         nn.init.zeros_(self.layers[2].bias)
