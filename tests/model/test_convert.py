@@ -88,6 +88,7 @@ def test_release_5b_layout_covers_the_full_size_model():
         dim=3072, layers=30, ffn=14336, c_in=48, c_out=48, text=4096, freq=256, device="meta"
     )
     converted, report = convert_release_state_dict(sd)
+    assert report.mapped == len(sd)
     cfg = infer_config(sd)
     assert (cfg.inner_dim, cfg.num_layers, cfg.ffn_dim, cfg.in_channels) == (
         five.inner_dim,
