@@ -160,8 +160,14 @@ def test_episode_without_actions_round_trips_as_video_only(tmp_path):
 def test_bad_input_is_refused_with_a_clear_message(tmp_path):
     e = synthetic_episode()
     e.position[3] = np.nan
-    with pytest.raises(ValueError, match="partly NaN"):
-        LeRobotWriter(tmp_path / "a", fps=10).add_episode(e)
+    with LeRobotWriter(tmp_path / "a", fps=10, config=H264) as w:
+        with pytest.raises(ValueError, match="partly NaN"):
+            w.add_episode(e)
+        # the refused first episode fixed nothing: another set of views is still welcome
+        w.add_episode(synthetic_episode(views=("top",), num_frames=5))
+    assert LeRobotDataset(tmp_path / "a").camera_names == ["top"]
+    with pytest.raises(ValueError, match="frame indices"):
+        LeRobotDataset(tmp_path / "a").read_episode(0, frames=[0, 5])
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="not a LeRobot dataset"):

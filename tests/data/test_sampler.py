@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from actionimages.data.lerobot import LeRobotDataset, LeRobotWriter, VideoConfig, WriterConfig
-from actionimages.data.sampler import TASKS, ClipConfig, ClipSampler, cameras_of
+from actionimages.data.sampler import TASKS, ClipConfig, ClipSampler, cameras_of, clip_loader
 from actionimages.data.synthetic import synthetic_episode
 
 H264 = WriterConfig(video=VideoConfig.h264())
@@ -115,6 +115,13 @@ def test_dataloader_batches_items(datasets):
     batch = next(iter(torch.utils.data.DataLoader(sampler, batch_size=2, num_workers=0)))
     assert batch["video"].shape[:2] == (2, 2) and batch["video"].dtype == torch.float16
     assert batch["tasks"].shape == (2, 4) and len(batch["instruction"]) == 2
+
+
+def test_worker_processes_deliver_the_same_items(datasets):
+    sampler = ClipSampler([datasets[0]], ClipConfig.debug())
+    loader = clip_loader(sampler, batch_size=1, num_workers=1)
+    first = next(iter(loader))
+    assert torch.equal(first["video"][0], sampler[0]["video"])
 
 
 def test_bad_configs_are_refused(datasets):

@@ -154,7 +154,10 @@ class LeRobotDataset:
         order = np.argsort(table.column("frame_index").to_numpy()[rows], kind="stable")
         rows = rows[order]
         if frames is not None:
-            rows = rows[np.asarray(frames, dtype=np.int64)]
+            frames = np.asarray(frames, dtype=np.int64)
+            if frames.size and (frames.min() < 0 or frames.max() >= len(rows)):
+                raise ValueError(f"frame indices must lie in [0, {len(rows)}) for episode {k}")
+            rows = rows[frames]
         part = table.take(pa.array(rows))
         return {name: fmt.column_to_numpy(part.column(name)) for name in part.column_names}
 

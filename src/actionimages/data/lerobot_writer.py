@@ -174,14 +174,14 @@ class LeRobotWriter:
     # --- adding an episode ----------------------------------------------------------
     def add_episode(self, episode: Episode) -> int:
         """Append ``episode`` atomically; returns its episode index."""
-        if not self.info:
-            self._create_info(episode)
-        self._check(episode)
+        # A new dataset's features come from its first episode, but only once it is saved.
+        info = self.info or self._new_info(episode)
+        self._check(episode, info)
         self.root.mkdir(parents=True, exist_ok=True)
         txn = Transaction(self.root)
         scratch = Path(tempfile.mkdtemp(prefix=".episode-", suffix=".tmp", dir=self.root))
         try:
-            row, info, tasks, stats = self._stage(episode, txn, scratch)
+            row, info, tasks, stats = self._stage(episode, txn, scratch, info)
             txn.commit()
         except BaseException:
             txn.abort()
@@ -192,10 +192,10 @@ class LeRobotWriter:
         self.last, self.info, self.tasks, self.stats = row, info, tasks, stats
         return row["episode_index"]
 
-    def _create_info(self, episode: Episode) -> None:
+    def _new_info(self, episode: Episode) -> dict:
         sizes = {cam: frames.shape[1:3] for cam, frames in episode.images.items()}
         calibrated = episode.has_cameras if self._calibrated is None else self._calibrated
-        self.info = {
+        return {
             "codebase_version": fmt.CODEBASE_VERSION,
             "robot_type": self.robot_type,
             "total_episodes": 0,
@@ -211,8 +211,8 @@ class LeRobotWriter:
             "features": fmt.build_features(sizes, calibrated),
         }
 
-    def _check(self, ep: Episode) -> None:
-        features = self.info["features"]
+    def _check(self, ep: Episode, info: dict) -> None:
+        features = info["features"]
         views = [k[len(fmt.IMAGE_PREFIX) :] for k in fmt.video_keys(features)]
         if sorted(ep.images) != sorted(views):
             raise ValueError(
@@ -251,9 +251,11 @@ class LeRobotWriter:
                     "episode without actions (video-only)"
                 )
 
-    def _next_file(self, prefix: str, relative_template: str, key: str | None, add_mb: float):
+    def _next_file(
+        self, info: dict, prefix: str, relative_template: str, key: str | None, add_mb: float
+    ):
         """(chunk, file, append?) for new content of ``add_mb`` under a size limit."""
-        limit = self.info[
+        limit = info[
             "video_files_size_in_mb" if prefix.startswith("videos/") else "data_files_size_in_mb"
         ]
         if self.last is None or f"{prefix}/chunk_index" not in self.last:
@@ -265,16 +267,18 @@ class LeRobotWriter:
         if path.is_file() and path.stat().st_size / MB + add_mb < limit:
             return chunk, file, True
         file += 1
-        if file >= self.info["chunks_size"]:
+        if file >= info["chunks_size"]:
             chunk, file = chunk + 1, 0
         return chunk, file, False
 
-    def _stage(self, ep: Episode, txn: Transaction, scratch: Path) -> tuple[dict, dict, list, dict]:
+    def _stage(
+        self, ep: Episode, txn: Transaction, scratch: Path, info: dict
+    ) -> tuple[dict, dict, list, dict]:
         """Write every new file version into ``txn``; returns the state after commit."""
         index = self.num_episodes
         start = int(self.last["dataset_to_index"]) if self.last else 0
         T = ep.num_frames
-        info = json.loads(json.dumps(self.info))  # deep copy: changed only on commit
+        info = json.loads(json.dumps(info))  # deep copy: self.info changes only on commit
         features = info["features"]
         tasks = self.tasks if ep.instruction in self.tasks else [*self.tasks, ep.instruction]
         task_index = tasks.index(ep.instruction)
@@ -300,7 +304,7 @@ class LeRobotWriter:
                 arrays.append(pa.array(value))
         table = pa.Table.from_arrays(arrays, schema=schema)
         est_mb = table.nbytes / MB
-        d_chunk, d_file, append = self._next_file("data", fmt.DATA_PATH, None, est_mb)
+        d_chunk, d_file, append = self._next_file(info, "data", fmt.DATA_PATH, None, est_mb)
         rel = fmt.DATA_PATH.format(chunk_index=d_chunk, file_index=d_file)
         if append:
             old = pq.read_table(self.root / rel)
@@ -319,7 +323,7 @@ class LeRobotWriter:
             mine = scratch / f"{cam}.mp4"
             encode_video(mine, frames, self.fps, self.config.video)
             v_chunk, v_file, append = self._next_file(
-                f"videos/{key}", fmt.VIDEO_PATH, key, mine.stat().st_size / MB
+                info, f"videos/{key}", fmt.VIDEO_PATH, key, mine.stat().st_size / MB
             )
             rel = fmt.VIDEO_PATH.format(video_key=key, chunk_index=v_chunk, file_index=v_file)
             staged = txn.path_for(rel)
@@ -341,7 +345,7 @@ class LeRobotWriter:
                 row[f"stats/{feat}/{name}"] = np.asarray(value).tolist()
         row[fmt.TASK_NAME_COLUMN] = ep.task
         row[fmt.EXTRA_COLUMN] = fmt.to_json(ep.extra)
-        self._stage_episode_row(row, txn)
+        self._stage_episode_row(row, txn, info)
         if len(tasks) > len(self.tasks) or not (self.root / fmt.TASKS_PATH).is_file():
             pq.write_table(fmt.tasks_table(tasks), txn.path_for(fmt.TASKS_PATH))
         stats = aggregate_stats([self.stats, ep_stats]) if self.stats else ep_stats
@@ -351,9 +355,11 @@ class LeRobotWriter:
         txn.write_bytes(fmt.INFO_PATH, json.dumps(info, indent=4).encode())
         return row, info, tasks, stats
 
-    def _stage_episode_row(self, row: dict, txn: Transaction) -> None:
+    def _stage_episode_row(self, row: dict, txn: Transaction, info: dict) -> None:
         est_mb = len(json.dumps(row, default=str)) / MB
-        chunk, file, append = self._next_file("meta/episodes", fmt.EPISODES_PATH, None, est_mb)
+        chunk, file, append = self._next_file(
+            info, "meta/episodes", fmt.EPISODES_PATH, None, est_mb
+        )
         row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = chunk, file
         rel = fmt.EPISODES_PATH.format(chunk_index=chunk, file_index=file)
         rows = []

@@ -30,6 +30,7 @@ A clip without actions or without calibrated cameras allows only "video_only".
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,17 +227,15 @@ class ClipSampler(torch.utils.data.Dataset):
         has_actions = ep.has_actions and calibrated
         hs, ws = Ht // cfg.plucker_stride, Wt // cfg.plucker_stride
         actions = torch.empty(V, T, Ht, Wt, 3, dtype=dtype) if cfg.render_actions else None
-        if actions is None:
-            pass
-        elif has_actions:
+        if actions is not None and has_actions:
             encode_action_images(
                 torch.from_numpy(ep.position), torch.from_numpy(ep.rotation),
                 torch.from_numpy(ep.gripper), cams, cfg.axis_length, cfg.sigma, cfg.layout,
                 out=actions,
             )  # fmt: skip  # (V, T, H, W, 3) in [0, 1]
             actions.mul_(2.0).sub_(1.0)
-        else:
-            actions.fill_(-1.0)
+        elif actions is not None:
+            actions.fill_(-1.0)  # nothing to draw: the empty action image
         if calibrated:
             K = torch.from_numpy(np.stack([[c.K for c in cv] for cv in cams]))  # (V, T, 3, 3)
             E = torch.from_numpy(np.stack([[c.world_to_camera for c in cv] for cv in cams]))
@@ -273,6 +272,37 @@ class ClipSampler(torch.utils.data.Dataset):
         if excess <= 0:
             return 0
         return int(rng.integers(0, excess + 1)) if self.config.random_crop else excess // 2
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # one core per worker; parallelism comes from the workers
+
+
+def clip_loader(
+    sampler: ClipSampler,
+    batch_size: int = 1,
+    num_workers: int = 2,
+    context: str | None = "forkserver",
+    **kwargs: Any,
+) -> torch.utils.data.DataLoader:
+    """A DataLoader for ``sampler`` with worker processes started safely.
+
+    Workers are started by a fork server, not by forking the caller: a process that has
+    already run NumPy's multi-threaded OpenBLAS (the action-image encoder's matrix
+    product does) hands forked children a thread pool that spins forever (seen here
+    with NumPy 2.4). Workers get one torch thread and single-threaded OpenBLAS (its
+    idle threads busy-wait, which starves the other workers); parallelism comes from
+    the workers. ``context="fork"`` starts faster but needs a caller that has not used
+    BLAS or runs with ``OPENBLAS_NUM_THREADS=1``.
+    """
+    if num_workers == 0:
+        context = None
+    else:  # read by the fresh interpreters the fork server and spawn start
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    return torch.utils.data.DataLoader(
+        sampler, batch_size=batch_size, num_workers=num_workers, worker_init_fn=_worker_init,
+        multiprocessing_context=context, **kwargs,
+    )  # fmt: skip
 
 
 def _transform_cameras(
