@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--fps", type=float, default=10.0, help="control and recording rate")
     r.add_argument("--max-attempts", type=int, default=5, help="expert retries per episode")
     r.add_argument("--allow-heldout", action="store_true", help="record tasks outside the split")
+    r.add_argument("--video-codec", choices=("av1", "h264"), default=None,
+                   help="video codec of a new dataset (default: AV1, as LeRobot)")  # fmt: skip
     r.set_defaults(func=_record)
 
     e = sim.add_parser("eval", help="evaluate a policy: results.json, results.md, MP4s")
@@ -70,6 +72,7 @@ def _record(args: argparse.Namespace) -> int:
         tasks=parse_list(args.task), episodes=args.episodes, split=args.split,
         cameras=parse_list(args.cameras), image_size=(args.image_size, args.image_size),
         fps=args.fps, max_attempts=args.max_attempts, allow_heldout=args.allow_heldout,
+        video_codec=args.video_codec,
     )  # fmt: skip
     summary = record(cfg, args.out, progress=not args.quiet)
     print(

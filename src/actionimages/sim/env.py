@@ -1,10 +1,12 @@
 """The gym-like environment: ``make_env``, ``SimEnv.reset/step/success``.
 
 Control: an action is an absolute end-effector target. ``step`` clips its position to
-the workspace box (reported in ``info``), solves IK from the last commanded joint
-angles, and moves the joint targets there linearly over ``physics_hz / control_hz``
-physics steps (24 at the defaults 240 Hz / 10 Hz) under the Panda's position
-controller. Images are rendered once per control step, after the physics.
+the workspace box, solves IK from the last commanded joint angles, caps the joint motion
+at the Panda's joint speed limits (both reported in ``info``; a far target is reached
+over several steps), and moves the joint targets there linearly, with velocity
+feed-forward, over ``physics_hz / control_hz`` physics steps (24 at the defaults
+240 Hz / 10 Hz) under PyBullet's position controller. Images are rendered once per
+control step, after the physics.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from actionimages.sim.cameras import (
     sample_static_cameras,
     wrist_camera,
 )
-from actionimages.sim.robot import HOME_Q, IKSolver, PandaRobot, panda_urdf
+from actionimages.sim.robot import HOME_Q, MAX_JOINT_SPEED, IKSolver, PandaRobot, panda_urdf
 from actionimages.sim.scene import Scene, add_distractors, build_world, render
 from actionimages.sim.splits import get_split
 from actionimages.sim.tasks import Task, TaskContext, get_task
@@ -140,6 +142,7 @@ class SimEnv:
         for _ in range(self.substeps):  # let objects settle before the first frame
             self.robot.apply_command(HOME_Q, 1.0)
             p.stepSimulation(physicsClientId=c)
+            self.task.update()
         H, W = cfg.image_size
         cam_range = CameraRange.preset(cfg.camera_range)
         self.static_cameras = sample_static_cameras(
@@ -160,10 +163,16 @@ class SimEnv:
         target = np.clip(a.position, lo, hi)
         q_goal, ik_error = self.ik.solve(target, a.rotation, self.robot.commanded_q)
         q_start = self.robot.commanded_q
+        # The Panda's joint speed limits: a far target is approached over several steps.
+        scale = np.max(np.abs(q_goal - q_start) * self.config.control_hz / MAX_JOINT_SPEED)
+        if scale > 1.0:
+            q_goal = q_start + (q_goal - q_start) / scale
+        qdot = (q_goal - q_start) * self.config.control_hz  # the interpolation's velocity
         for s in range(1, self.substeps + 1):
-            self.robot.apply_command(q_start + (s / self.substeps) * (q_goal - q_start), a.gripper)
-            self.task.update()
+            q = q_start + (s / self.substeps) * (q_goal - q_start)
+            self.robot.apply_command(q, a.gripper, qdot if s < self.substeps else None)
             p.stepSimulation(physicsClientId=self.client)
+            self.task.update()
         self.robot.commanded_q = q_goal
         self.robot.commanded_gripper = a.gripper
         self.steps += 1
@@ -172,6 +181,7 @@ class SimEnv:
             "success": success,
             "ik_error": ik_error,
             "workspace_clipped": bool(np.any(target != a.position)),
+            "speed_limited": bool(scale > 1.0),
             "steps": self.steps,
             "truncated": self.steps >= self.max_steps and not success,
         }

@@ -40,6 +40,7 @@ class RecordConfig:
     fps: float = 10.0
     max_attempts: int = 5
     allow_heldout: bool = False  # record tasks that are not in the split (e.g. for tests)
+    video_codec: str | None = None  # None: the writer's default (AV1, as LeRobot), or "h264"
 
     def resolved_tasks(self) -> tuple[str, ...]:
         split = get_split(self.split)
@@ -110,7 +111,7 @@ def record(
     """
     from tqdm import tqdm
 
-    from actionimages.data.lerobot import LeRobotWriter
+    from actionimages.data.lerobot import LeRobotWriter, VideoConfig, WriterConfig
 
     tasks = config.resolved_tasks()
     split: Split = get_split(config.split)
@@ -119,7 +120,10 @@ def record(
     envs: dict[str, SimEnv] = {}
     written, attempts, failures = 0, 0, []
     try:
-        with LeRobotWriter(out, fps=config.fps, robot_type="panda") as writer:
+        writer_config = None
+        if config.video_codec is not None:
+            writer_config = WriterConfig(video=VideoConfig().with_codec(config.video_codec))
+        with LeRobotWriter(out, fps=config.fps, robot_type="panda", config=writer_config) as writer:
             start = writer.num_episodes
             bar = tqdm(
                 total=config.episodes, initial=min(start, config.episodes),

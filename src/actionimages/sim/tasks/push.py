@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import pybullet as p
 
 from actionimages.sim.expert import Plan
 from actionimages.sim.robot import wrap_grasp_yaw
@@ -35,6 +36,11 @@ class PressButton(Task):
         )
         self.paint("button", self.body, link=0, shape=0)
         self.scene.set_joint(self.body, 0, 0.0, 0.0)
+        # The spring: a weak position motor holds the cap up (set before anything settles).
+        p.setJointMotorControl2(
+            self.body, 0, p.POSITION_CONTROL, targetPosition=0.0, force=SPRING,
+            physicsClientId=self.scene.client,
+        )  # fmt: skip
         self._keepout = [Keepout(tuple(xy), 0.1)]
         self.pressed = False
         self.xy = xy
@@ -43,13 +49,6 @@ class PressButton(Task):
         return self.scene.joint(self.body, 0)
 
     def update(self) -> None:
-        import pybullet as p
-
-        # A spring: a weak position motor pulls the cap back up.
-        p.setJointMotorControl2(
-            self.body, 0, p.POSITION_CONTROL, targetPosition=0.0, force=SPRING,
-            physicsClientId=self.scene.client,
-        )  # fmt: skip
         self.pressed = self.pressed or self.depth() > PRESSED
 
     def expert(self) -> Plan:
