@@ -260,3 +260,17 @@ def test_crash_mid_episode_leaves_a_readable_dataset(tmp_path, where):
     if committed:
         np.testing.assert_array_equal(ds.read_episode(1).position,
                                       synthetic_episode(num_frames=25, seed=7).position)  # fmt: skip
+
+
+def test_stats_are_merged_across_episodes(tmp_path):
+    eps = _episodes(3)
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        for e in eps:
+            w.add_episode(e)
+    stats = json.loads((tmp_path / "meta/stats.json").read_text())
+    state = np.concatenate([pose_state(e.position, e.rotation, e.gripper) for e in eps])
+    np.testing.assert_allclose(stats["observation.state"]["mean"], state.mean(0), atol=1e-9)
+    np.testing.assert_allclose(stats["observation.state"]["std"], state.std(0), atol=1e-9)
+    np.testing.assert_allclose(stats["observation.state"]["min"], state.min(0))
+    assert stats["observation.state"]["count"] == [len(state)]
+    assert np.shape(stats["observation.images.front"]["mean"]) == (3, 1, 1)

@@ -9,6 +9,8 @@ releases; they cannot be merged exactly across episodes, so they are not written
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 STAT_KEYS = ("min", "max", "mean", "std", "count")
@@ -61,13 +63,13 @@ def aggregate_stats(
         w = (counts / max(total, 1.0)).reshape(-1, *[1] * (means.ndim - 1))  # (P, 1, ...)
         mean = (w * means).sum(axis=0)
         var = (w * (stds**2 + (means - mean) ** 2)).sum(axis=0)
+        with warnings.catch_warnings():  # an all-NaN dimension (uncalibrated view) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo = np.nanmin(np.stack([s["min"] for s in items]), axis=0)
+            hi = np.nanmax(np.stack([s["max"] for s in items]), axis=0)
         merged[key] = {
-            "min": np.nanmin(np.stack([s["min"] for s in items]), axis=0)
-            if total
-            else items[0]["min"],
-            "max": np.nanmax(np.stack([s["max"] for s in items]), axis=0)
-            if total
-            else items[0]["max"],
+            "min": lo if total else items[0]["min"],
+            "max": hi if total else items[0]["max"],
             "mean": mean if total else items[0]["mean"],
             "std": np.sqrt(var) if total else items[0]["std"],
             "count": np.array([int(total)]),
