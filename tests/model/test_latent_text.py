@@ -62,7 +62,7 @@ def test_wan_vae_codec_loads_a_saved_diffusers_vae(tmp_path):
         raw = vae.encode(x).latent_dist.mode()
         assert torch.allclose(z * codec.latent_std + codec.latent_mean, raw, atol=1e-5)
         assert z.shape == (1, 4, 3, 8, 8) and codec.decode(z).shape == x.shape
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         WanVAECodec.from_folder(tmp_path / "missing")
 
 

@@ -124,3 +124,20 @@ def test_named_configs_have_real_wan_sizes():
         if ".cam_encoder." not in n_ and ".projector." not in n_
     )
     assert 4.9e9 < n < 5.1e9, n
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = ActionImagesWanTransformer.from_model_config(CFG)
+    with torch.no_grad():
+        for block in model.blocks:  # make the camera branch non-trivial
+            block.cam_encoder.proj.weight.normal_(std=0.1)
+    x, t, ctx, cam = inputs()
+    grads = []
+    for checkpointing in (False, True):
+        model.zero_grad()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
+        model(x, t, ctx, camera=cam).square().mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))

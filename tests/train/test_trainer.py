@@ -116,3 +116,10 @@ def test_nan_batch_is_rejected():
     b["video"][0, 0, 0, 0, 0, 0] = float("nan")  # (B, V, T, H, W, 3)
     with pytest.raises(ValueError, match="NaN"):
         wam.encode_batch(b)
+
+
+def test_bf16_autocast_step_runs(tmp_path):
+    t = trainer(tmp_path, mixed_precision="bf16")
+    logs = t.train(1)
+    assert len(logs) == 1 and torch.isfinite(torch.tensor(logs[0]["loss"]))
+    assert all(p.dtype == torch.float32 for p in t.params)  # master weights stay float32
