@@ -209,12 +209,16 @@ class SimEnv:
         cams = self.cameras()
         if name not in cams:
             raise ValueError(f"camera {name!r} is not in this env's cameras {list(cams)}")
-        return render(self.client, cams[name], self.scene.lighting, segmentation=segmentation)
+        return render(
+            self.client, cams[name], self.scene.lighting, backdrop=self.scene.backdrop,
+            segmentation=segmentation,
+        )  # fmt: skip
 
     def observe(self) -> dict:
         """The observation dict (see the package docstring for the keys and shapes)."""
         cams = self.cameras()
-        images = {n: render(self.client, c, self.scene.lighting)["rgb"] for n, c in cams.items()}
+        light, back = self.scene.lighting, self.scene.backdrop
+        images = {n: render(self.client, c, light, backdrop=back)["rgb"] for n, c in cams.items()}
         pos, rot = self.robot.ee_pose()
         return {
             "images": images,

@@ -11,13 +11,16 @@ import numpy as np
 def task_frames(
     tasks: Sequence[str], cameras: Sequence[str], size: int, *, split: str = "train", seed: int = 0
 ) -> np.ndarray:
-    """(len(tasks), len(cameras), size, size, 3) uint8: each task's first frame per view."""
+    """(len(tasks), len(cameras), size, size, 3) uint8: each task's first frame per view.
+
+    Task ``i`` uses episode seed ``seed + i``, so the rows also show the variation.
+    """
     from actionimages.sim.env import make_env
 
     rows = []
-    for task in tasks:
+    for i, task in enumerate(tasks):
         with make_env(task, tuple(cameras), size, split=split) as env:
-            obs = env.reset(seed=seed)
+            obs = env.reset(seed=seed + i)
             rows.append(np.stack([obs["images"][c] for c in cameras]))
     return np.stack(rows)
 

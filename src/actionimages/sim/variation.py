@@ -1,7 +1,7 @@
 """Visual variety in the manner of the Colosseum benchmark, each factor on/off and seeded.
 
-Factors: object colours, table colour, table texture, background (floor and walls)
-colour, lighting (direction, tint, ambient/diffuse/specular), and distractor objects.
+Factors: object colours, table colour, table texture, background (backdrop) colour,
+lighting (direction, tint, ambient/diffuse/specular), and distractor objects.
 Each factor draws from its own random stream (``np.random.default_rng([seed, k])``), so
 switching one factor off leaves every other factor of the same seed unchanged.
 
