@@ -106,10 +106,14 @@ def test_sampler_keeps_visible_frames_and_decodes_every_clip(task):
     wam = debug_wam()
     batch = synthetic_batch(1)
     enc = wam.encode_batch(batch)
-    video, actions = wam.sample(enc, task, steps=2, guidance=2.0, generator=torch.Generator().manual_seed(0))
+    video, actions = wam.sample(
+        enc, task, steps=2, guidance=2.0, generator=torch.Generator().manual_seed(0)
+    )
     B, V = 1, 2
     assert video.shape == actions.shape == (B, V, 3, 5, 32, 32)
     clean_video, _ = unpack_clips(enc.latents, V)  # (B, V, C, F, h, w)
     want = wam.codec.decode(clean_video.flatten(0, 1)).unflatten(0, (B, V))
-    frames = slice(None) if task == "video_to_action" else slice(0, 1)  # all video given, or frame 0 only
+    frames = (
+        slice(None) if task == "video_to_action" else slice(0, 1)
+    )  # all video given, or frame 0 only
     assert torch.allclose(video[:, :, :, frames], want[:, :, :, frames], atol=1e-5)

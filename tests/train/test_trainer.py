@@ -119,7 +119,14 @@ def test_nan_batch_is_rejected():
 
 
 def test_bf16_autocast_step_runs(tmp_path):
-    t = trainer(tmp_path, mixed_precision="bf16")
-    logs = t.train(1)
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one process-wide state; other tests in this process built it for "no".
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        t = trainer(tmp_path, mixed_precision="bf16")
+        logs = t.train(1)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert len(logs) == 1 and torch.isfinite(torch.tensor(logs[0]["loss"]))
     assert all(p.dtype == torch.float32 for p in t.params)  # master weights stay float32
