@@ -117,3 +117,17 @@ def test_sampler_keeps_visible_frames_and_decodes_every_clip(task):
         slice(None) if task == "video_to_action" else slice(0, 1)
     )  # all video given, or frame 0 only
     assert torch.allclose(video[:, :, :, frames], want[:, :, :, frames], atol=1e-5)
+
+
+def test_release_camera_layout_runs_end_to_end():
+    """camera_encoder="frame_pooled": Plücker direction and moment / 3 encoded by the codec, per frame."""
+    wam = debug_wam(camera_encoder="frame_pooled", camera_pool=(4, 4, 4))
+    enc = wam.encode_batch(synthetic_batch(2))
+    C = wam.codec.latent_channels
+    assert enc.camera.shape == (2, 2 * 2 * enc.frames_per_clip, 2 * C, 4, 4)  # (B, 2VF, 2C, h, w)
+    loss, _ = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1))
+    loss.backward()
+    assert (
+        torch.isfinite(loss)
+        and wam.transformer.blocks[0].cam_encoder.layers[2].weight.grad.abs().sum() > 0
+    )
