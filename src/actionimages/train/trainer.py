@@ -115,6 +115,8 @@ class Trainer:
         self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with=trackers or None,
                                        project_dir=str(self.run_dir))  # fmt: skip
         torch.manual_seed(cfg.seed)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
         self.model_config = wam.config if wam is not None else ModelConfig.preset(cfg.model)
         self.dataset = dataset if dataset is not None else _build_dataset(cfg)
         self.wam = (
