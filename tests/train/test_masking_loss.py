@@ -131,3 +131,28 @@ def test_release_camera_layout_runs_end_to_end():
         torch.isfinite(loss)
         and wam.transformer.blocks[0].cam_encoder.layers[2].weight.grad.abs().sum() > 0
     )
+
+
+def test_euler_sampler_with_the_exact_velocity_recovers_the_clean_latents():
+    """With v* = (x_t - x0) / t (the true flow velocity) the sampler must land on x0."""
+    wam = debug_wam()
+    enc = wam.encode_batch(synthetic_batch(1))
+    x0 = enc.latents
+
+    class Oracle(torch.nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.config, self.anchor = config, torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, timestep, context, camera=None):
+            sigma = timestep.view(1, x.shape[2], -1)[:, :, 0] / 1000  # (B, F) per-frame noise level
+            return (x - x0) / sigma.clamp_min(1e-6)[:, None, :, None, None]
+
+    wam.transformer = Oracle(wam.transformer.config)
+    video, actions = wam.sample(
+        enc, "joint", steps=3, shift=3.0, generator=torch.Generator().manual_seed(0)
+    )
+    want_video, want_actions = unpack_clips(x0, 2)
+    decode = lambda z: wam.codec.decode(z.flatten(0, 1)).unflatten(0, (1, 2))  # noqa: E731
+    assert torch.allclose(video, decode(want_video), atol=1e-4)
+    assert torch.allclose(actions, decode(want_actions), atol=1e-4)
