@@ -123,7 +123,9 @@ def build_world(scene: Scene, seed: int, variation: VariationConfig) -> None:
     desc = scene.description
     if variation.table_color:
         rgb = TABLE_COLORS[pal][int(stream(seed, "table").integers(len(TABLE_COLORS[pal])))]
-        scene.set_color(scene.table, rgb, shape=0)
+        # A texture is multiplied by the colour: tint it lightly so it stays visible.
+        tint = 0.5 + 0.5 * np.asarray(rgb) if variation.table_texture else rgb
+        scene.set_color(scene.table, tint, shape=0)
         desc["table_color"] = rgb
     if variation.table_texture:
         path = sample_texture(stream(seed, "texture"), pal)

@@ -63,8 +63,8 @@ DISTRACTOR_SHAPES = {
 # (azimuth range deg, elevation range deg, tint strength, ambient range, diffuse range)
 TILES = 4  # pattern periods per texture (see make_texture)
 LIGHTING = {
-    "train": ((-180, 180), (35, 80), 0.1, (0.45, 0.7), (0.35, 0.6)),
-    "heldout": ((-180, 180), (15, 40), 0.3, (0.3, 0.45), (0.55, 0.8)),
+    "train": ((-180, 180), (35, 80), 0.1, (0.5, 0.7), (0.35, 0.6)),
+    "heldout": ((-180, 180), (15, 40), 0.3, (0.38, 0.5), (0.55, 0.8)),
 }
 
 
