@@ -130,3 +130,33 @@ def test_bf16_autocast_step_runs(tmp_path):
         AcceleratorState._reset_state(reset_partial_state=True)
     assert len(logs) == 1 and torch.isfinite(torch.tensor(logs[0]["loss"]))
     assert all(p.dtype == torch.float32 for p in t.params)  # master weights stay float32
+
+
+def test_world_action_model_from_wan_folders(tmp_path):
+    """The real-weights path: transformer and VAE from diffusers folders (tiny, saved here)."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from actionimages.model.config import ModelConfig
+    from actionimages.train.trainer import build_world_action_model
+
+    torch.manual_seed(0)
+    mc = ModelConfig.preset(
+        "debug", codec="wan2.1-vae", temporal_factor=2, spatial_factor=2, camera_channels=12
+    )
+    WanTransformer3DModel(**mc.wan_kwargs()).save_pretrained(tmp_path / "wan" / "transformer")
+    AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[True],
+                     latents_mean=[0.0] * 4, latents_std=[1.0] * 4, scale_factor_temporal=2,
+                     scale_factor_spatial=2).save_pretrained(tmp_path / "wan" / "vae")  # fmt: skip
+    cfg = TrainConfig.preset(
+        "debug", wan_path=str(tmp_path / "wan"), codec_path=str(tmp_path / "wan")
+    )
+    wam = build_world_action_model(cfg, mc)
+    assert wam.transformer.camera_state_is_initial()
+    enc = wam.encode_batch(synthetic_batch(1))  # 5 frames -> 3 latent frames of 16 x 16 per clip
+    assert enc.latents.shape == (1, 4, 12, 16, 16)
+    loss, _ = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1))
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="does not match model preset"):
+        build_world_action_model(cfg, mc.replace(num_layers=3))
+    with pytest.raises(ValueError, match="camera_channels"):
+        mc.replace(camera_channels=24)

@@ -86,6 +86,11 @@ class ModelConfig:
             raise ValueError(
                 "in_channels must be >= out_channels (extra inputs are condition channels)"
             )
+        if self.camera_encoder == "token" and self.camera_channels != 6 * self.temporal_factor:
+            raise ValueError(
+                f"camera_channels must be 6 Plücker channels x temporal_factor = {6 * self.temporal_factor} "
+                f"for the token camera encoder, got {self.camera_channels}"
+            )
         if min(self.patch_size) < 1 or self.num_layers < 1:
             raise ValueError("patch_size entries and num_layers must be >= 1")
 

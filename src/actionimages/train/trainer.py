@@ -69,6 +69,14 @@ def build_world_action_model(
               "camera_subgrid": mc.camera_subgrid, "camera_pool": mc.camera_pool}  # fmt: skip
     if cfg.wan_path:
         transformer = ActionImagesWanTransformer.from_wan_pretrained(cfg.wan_path, **camera)
+        loaded = {k: transformer.config[k] for k in mc.wan_kwargs()}
+        wanted = {k: (list(v) if isinstance(v, tuple) else v) for k, v in mc.wan_kwargs().items()}
+        loaded = {k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.items()}
+        if loaded != wanted:
+            diff = {k: (loaded[k], wanted[k]) for k in wanted if loaded[k] != wanted[k]}
+            raise ValueError(
+                f"{cfg.wan_path} does not match model preset {mc.name!r}: (folder, preset) {diff}"
+            )
     else:
         transformer = ActionImagesWanTransformer.from_model_config(mc)
     if mc.codec.startswith("wan"):
