@@ -131,6 +131,11 @@ def test_bad_config_raises_value_error(kwargs, match):
         make_env(**kwargs)
 
 
+def test_bad_seed_raises_value_error(env):
+    with pytest.raises(ValueError, match="non-negative"):
+        env.reset(seed=-1)
+
+
 def test_step_before_reset_is_an_error():
     with make_env("reach_target", cameras=()) as env, pytest.raises(RuntimeError, match="reset"):
         env.step({"position": [0.5, 0, 0.2], "rotation": np.eye(3), "gripper": 1.0})

@@ -114,6 +114,8 @@ class SimEnv:
         """Start an episode; the same ``seed`` gives the same scene, look and cameras."""
         if seed is None:
             seed, self._seed_counter = self._seed_counter, self._seed_counter + 1
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
         cfg = self.config
         c = self.client
