@@ -138,7 +138,7 @@ def accuracy_plot(raw, path: Path, kinds) -> None:
     import matplotlib.pyplot as plt
 
     decoders = sorted({r["decoder"] for r in raw}, key=lambda d: (d != "triangulate", len(d), d))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
     for ax, key, label in zip(axes, ["position_mm_median", "rotation_deg_median"],
                               ["median position error (mm)", "median rotation error (deg)"]):  # fmt: skip
         for d in decoders:
@@ -155,9 +155,9 @@ def accuracy_plot(raw, path: Path, kinds) -> None:
         ax.set_xlabel("image size (px)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
-    axes[1].legend(fontsize=6, ncol=2)
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="center right")
     fig.suptitle("Action-image decoding accuracy, 2 views, points 0.5-1.5 m from the cameras")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
