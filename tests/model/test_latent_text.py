@@ -96,3 +96,25 @@ def test_minilm_encoder_is_offline_and_padded():
     ).all()  # [CLS] open the drawer [SEP] then padding
     with pytest.raises(ValueError, match="text_dim"):
         build_text_encoder("minilm", 128, 16)
+
+
+def test_umt5_encoder_loads_from_a_pipeline_folder(tmp_path):
+    """Wan's layout: text_encoder/ (UMT5EncoderModel) and tokenizer/ (a tiny word-level one here)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, "open": 3, "the": 4, "drawer": 5}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(tmp_path / "tokenizer")
+    torch.manual_seed(0)
+    cfg = UMT5Config(vocab_size=6, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)
+    UMT5EncoderModel(cfg).save_pretrained(tmp_path / "text_encoder")
+    enc = build_text_encoder("umt5", 16, 8, path=tmp_path)
+    e = enc.encode(["open the drawer", "the"])
+    assert e.shape == (2, 8, 16) and (e[0, :3].abs().sum(-1) > 0).all() and (e[0, 3:] == 0).all()
+    assert (e[1, 1:] == 0).all()  # padding zeroed like Wan's pipeline
+    with pytest.raises(FileNotFoundError, match="UMT5"):
+        build_text_encoder("umt5", 16, 8, path=tmp_path / "missing")
