@@ -41,7 +41,8 @@ def test_wrist_camera_is_rigidly_attached_to_the_recorded_gripper(episodes):
         rel = np.stack(rel)
         spread_mm = np.linalg.norm(rel[:, :3, 3] - rel[:, :3, 3].mean(0), axis=-1).max() * 1000
         spread_deg = np.degrees(geodesic_angle(rel[:, :3, :3], rel[:1, :3, :3])).max()
-        assert spread_mm < 2.0 and spread_deg < 0.5, (spread_mm, spread_deg)
+        # Measured: 1.6e-4 mm and 2e-5 deg on both sample episodes (float32 storage).
+        assert spread_mm < 0.01 and spread_deg < 0.001, (spread_mm, spread_deg)
         # The gripper tip sits in front of the wrist camera.
         assert rel[0, 2, 3] > 0.02
 
