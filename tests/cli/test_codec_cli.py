@@ -17,7 +17,10 @@ def test_demo_runs_on_the_rlbench_sample(tmp_path, rlbench_episode_dirs, capsys)
     results = json.loads((tmp_path / "roundtrip.json").read_text())
     for ep in ("episode0", "episode1"):
         assert results[f"{ep}/triangulate"]["position_mm_median"] < 0.01
-        assert results[f"{ep}/paper"]["position_mm_median"] > results[f"{ep}/triangulate"]["position_mm_median"]
+        assert (
+            results[f"{ep}/paper"]["position_mm_median"]
+            > results[f"{ep}/triangulate"]["position_mm_median"]
+        )
         for suffix in ("_action_images.png", "_action_images.mp4", "_trajectory.png"):
             assert (tmp_path / f"{ep}{suffix}").stat().st_size > 1000
 
