@@ -1,0 +1,400 @@
+"""Optional learned action head (paper Table 3, "w/ action head"; issue 6).
+
+A small network that reads the action images the world model generates for V views,
+together with each view's Plücker ray map, and regresses the 7-DoF action of every
+frame directly: position (3), rotation as 6-D (first two matrix columns), gripper (1).
+It is the learned alternative to the training-free geometric decoder
+(:func:`actionimages.codec.decoder.decode_action_images`), which needs no training and
+so transfers to any calibrated camera; the head must learn the geometry from data.
+
+Per view and frame, a shared CNN sees the image and the upsampled ray map (3 + 6
+channels); K spatial-softmax attention maps pool its features, the rays and the pixel
+coordinates into one vector per view. Views are fused by mean and max (any V), a
+temporal convolution mixes neighbouring frames, and an MLP gives the 10 numbers.
+
+Frames: the Plücker maps are expressed in the camera frame of view 0 at frame 0, and
+the head sees nothing else about where the cameras are, so the pose it predicts is in
+that reference frame too (world coordinates are not observable from its input).
+:func:`reference_to_world` converts back with ``world_to_camera[0, 0]``, which is what
+:meth:`ActionHead.predict` returns, to compare with the decoder's world coordinates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from actionimages.data.atomic import atomic_write_bytes
+from actionimages.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
+
+OUTPUTS = 10  # position 3 + rot6d 6 + gripper 1
+FUSIONS = ("mean", "max", "mean_max")
+
+
+@dataclass(frozen=True)
+class ActionHeadConfig:
+    """Architecture and training settings of :class:`ActionHead`.
+
+    Attributes:
+        width: channels of the first conv stage (the second has 2x).
+        keypoints: K spatial-softmax attention maps per view.
+        hidden: width of the per-view and output MLPs.
+        temporal_kernel: frames mixed by the temporal convolution (1 = per frame).
+        fusion: how views are combined, "mean", "max" or "mean_max" (both, concatenated).
+        lr, weight_decay: AdamW settings (cosine decay to 0 over the run).
+        degrade_fraction: share of training clips sent through ``fit_action_head``'s codec.
+        rotation_weight, gripper_weight: loss weights relative to position.
+    """
+
+    name: str = "custom"
+    width: int = 32
+    keypoints: int = 8
+    hidden: int = 256
+    temporal_kernel: int = 3
+    fusion: str = "mean_max"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    degrade_fraction: float = 0.5
+    rotation_weight: float = 1.0
+    gripper_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if min(self.width, self.keypoints, self.hidden, self.temporal_kernel) < 1:
+            raise ValueError("width, keypoints, hidden and temporal_kernel must be >= 1")
+        if self.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be odd, got {self.temporal_kernel}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if not 0.0 <= self.degrade_fraction <= 1.0:
+            raise ValueError(f"degrade_fraction must be in [0, 1], got {self.degrade_fraction}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ActionHeadConfig:
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ActionHeadConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ActionHeadConfig:
+        if name not in PRESETS:
+            raise ValueError(f"unknown action-head preset {name!r}; choose from {sorted(PRESETS)}")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+    @classmethod
+    def debug(cls, **overrides: Any) -> ActionHeadConfig:
+        return cls.preset("debug", **overrides)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> ActionHeadConfig:
+        return cls.preset("tiny", **overrides)
+
+
+PRESETS = {
+    "debug": ActionHeadConfig(name="debug", width=8, keypoints=4, hidden=32),
+    "tiny": ActionHeadConfig(name="tiny", width=32, keypoints=8, hidden=256),
+}
+
+
+def _rigid(world_to_camera0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    E = torch.as_tensor(world_to_camera0)
+    if E.shape[-2:] != (4, 4):
+        raise ValueError(f"world_to_camera0 must have shape (..., 4, 4), got {tuple(E.shape)}")
+    return E[..., :3, :3], E[..., :3, 3]
+
+
+def reference_to_world(position, rotation, world_to_camera0):
+    """Pose in the reference camera frame -> world.
+
+    Args:
+        position: (..., T, 3) and rotation: (..., T, 3, 3) in the camera frame given by
+            world_to_camera0: (..., 4, 4) (the sampler's ``world_to_camera[0, 0]``).
+
+    Returns:
+        position (..., T, 3) and rotation (..., T, 3, 3) in world coordinates.
+    """
+    R, t = _rigid(world_to_camera0)
+    # x_cam = R x_world + t, so x_world = R^T (x_cam - t); in row-vector form (x - t) @ R.
+    world_pos = (position - t[..., None, :]) @ R
+    world_rot = R.transpose(-1, -2)[..., None, :, :] @ rotation
+    return world_pos, world_rot
+
+
+def world_to_reference(position, rotation, world_to_camera0):
+    """Inverse of :func:`reference_to_world`: world pose (..., T, 3), (..., T, 3, 3) -> camera frame."""
+    R, t = _rigid(world_to_camera0)
+    return position @ R.transpose(-1, -2) + t[..., None, :], R[..., None, :, :] @ rotation
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(min(8, cout), cout), nn.SiLU())  # fmt: skip
+
+
+def check_inputs(images: torch.Tensor, plucker: torch.Tensor) -> None:
+    """ValueError unless images (B, V, T, H, W, 3) and plucker (B, V, T, h, w, 6) match."""
+    if images.ndim != 6 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (B, V, T, H, W, 3), got {tuple(images.shape)}")
+    if plucker.ndim != 6 or plucker.shape[-1] != 6:
+        raise ValueError(f"plucker must have shape (B, V, T, h, w, 6), got {tuple(plucker.shape)}")
+    shapes = f"images {tuple(images.shape)}, plucker {tuple(plucker.shape)}"
+    if images.shape[:3] != plucker.shape[:3]:
+        raise ValueError(f"images and plucker must agree on (B, V, T), got {shapes}")
+    if min(images.shape) == 0 or plucker.shape[3] > images.shape[3] or plucker.shape[4] > images.shape[4]:  # fmt: skip
+        raise ValueError(f"need non-empty images at least as large as the ray maps, got {shapes}")
+    if not (images.is_floating_point() and plucker.is_floating_point()):
+        raise ValueError("images and plucker must be floating point")
+    if not (torch.isfinite(images).all() and torch.isfinite(plucker).all()):
+        raise ValueError("images or plucker contain NaN or inf")
+
+
+class ActionHead(nn.Module):
+    """Action images + ray maps of V views -> per-frame 7-DoF actions (see module docstring).
+
+    Buffers ``position_mean`` (3,) and ``position_scale`` (1,) normalise the regressed
+    position (metres, reference frame); :func:`fit_action_head` sets them from data.
+    """
+
+    def __init__(self, config: ActionHeadConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or ActionHeadConfig.tiny()
+        w, K, D = cfg.width, cfg.keypoints, cfg.hidden
+        # 9 input channels: RGB + 6 Plücker; two stride-2 stages, H x W -> H/4 x W/4.
+        self.trunk = nn.Sequential(_conv(9, w, 2), _conv(w, w, 1), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 1))  # fmt: skip
+        self.attention = nn.Conv2d(2 * w, K, 1)
+        # Per keypoint: pooled features, pooled ray (6), pooled pixel coordinates (2);
+        # plus globally averaged features (the gripper is the whole blue background).
+        self.view_mlp = nn.Sequential(nn.Linear(K * (2 * w + 8) + 2 * w, D), nn.SiLU(), nn.Linear(D, D))  # fmt: skip
+        fused = 2 * D if cfg.fusion == "mean_max" else D
+        k = cfg.temporal_kernel
+        self.temporal = nn.Conv1d(fused, D, k, padding=k // 2, padding_mode="replicate")
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(D, D), nn.SiLU(), nn.Linear(D, OUTPUTS))
+        self.register_buffer("position_mean", torch.zeros(3))
+        self.register_buffer("position_scale", torch.ones(1))
+
+    def forward(self, images: torch.Tensor, plucker: torch.Tensor) -> torch.Tensor:
+        """Raw outputs (B, T, 10): normalised position (3), 6-D rotation (6), gripper (1).
+
+        Args:
+            images: (B, V, T, H, W, 3) action images in [-1, 1].
+            plucker: (B, V, T, h, w, 6) rays in the frame of view 0 at frame 0.
+        """
+        check_inputs(images, plucker)
+        B, V, T, H, W, _ = images.shape
+        x = images.reshape(B * V * T, H, W, 3).permute(0, 3, 1, 2)  # (N, 3, H, W)
+        rays = plucker.reshape(B * V * T, *plucker.shape[3:]).permute(0, 3, 1, 2).to(x.dtype)  # (N, 6, h, w)  # fmt: skip
+        # Plücker values sit at block centres: bilinear with align_corners=False puts them
+        # back at the right pixels.
+        full = F.interpolate(rays, size=(H, W), mode="bilinear", align_corners=False)
+        feat = self.trunk(torch.cat([x, full], 1))  # (N, 2w, h', w')
+        hf, wf = feat.shape[-2:]
+        att = self.attention(feat).flatten(2).softmax(-1)  # (N, K, h'*w')
+        small = F.adaptive_avg_pool2d(full, (hf, wf)).flatten(2)  # (N, 6, h'*w')
+        ys = torch.linspace(-1 + 1 / hf, 1 - 1 / hf, hf, dtype=x.dtype, device=x.device)
+        xs = torch.linspace(-1 + 1 / wf, 1 - 1 / wf, wf, dtype=x.dtype, device=x.device)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).reshape(1, 2, hf * wf)
+        maps = torch.cat([feat.flatten(2), small, grid.expand(len(x), 2, hf * wf)], 1)  # (N, C, h'w')  # fmt: skip
+        pooled = att @ maps.transpose(1, 2)  # (N, K, C)
+        v = torch.cat([pooled.flatten(1), feat.mean((2, 3))], 1)  # (N, K*C + 2w)
+        v = self.view_mlp(v).reshape(B, V, T, -1)  # (N, D) -> (B, V, T, D)
+        both = {"mean": v.mean(1), "max": v.amax(1)}  # (B, T, D) each; views are a set
+        f = self.config.fusion
+        fused = both[f] if f in both else torch.cat([both["mean"], both["max"]], -1)  # (B, T, 2D)
+        h = self.temporal(fused.transpose(1, 2)).transpose(1, 2)  # (B, T, D)
+        return self.out(h)  # (B, T, 10)
+
+    def decode_outputs(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw (B, T, 10) -> position (B, T, 3) reference frame, rotation (B, T, 3, 3), gripper (B, T)."""
+        position = raw[..., :3] * self.position_scale + self.position_mean
+        # Gram-Schmidt fails only on exactly collinear columns; a tiny nudge avoids that.
+        d6 = raw[..., 3:9] + 1e-6 * torch.tensor([1.0, 0, 0, 0, 1, 0], dtype=raw.dtype, device=raw.device)  # fmt: skip
+        return position, rot6d_to_matrix(d6), raw[..., 9].clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def predict(self, images, plucker, world_to_camera0):
+        """World-frame actions, comparable with the geometric decoder's output.
+
+        Args:
+            images: (B, V, T, H, W, 3) in [-1, 1]; plucker: (B, V, T, h, w, 6);
+            world_to_camera0: (B, 4, 4), the ray maps' reference (view 0, frame 0).
+
+        Returns:
+            position (B, T, 3) metres in world, rotation (B, T, 3, 3), gripper (B, T).
+        """
+        E = torch.as_tensor(world_to_camera0)
+        if E.shape != (images.shape[0], 4, 4):
+            raise ValueError(f"world_to_camera0 must have shape ({images.shape[0]}, 4, 4), got {tuple(E.shape)}")  # fmt: skip
+        check_inputs(images, plucker)  # before the mode switch, so a bad call leaves it alone
+        mode = self.training
+        raw = self.eval()(images, plucker).double()  # eval: no dropout/batch statistics
+        self.train(mode)
+        position, rotation, gripper = self.decode_outputs(raw)
+        position, rotation = reference_to_world(position, rotation, E.double())
+        return position, rotation, gripper
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss on a collated batch with the sampler's keys (see :func:`collate`)."""
+        raw = self(batch["actions"], batch["plucker"])  # (B, T, 10)
+        pos, rot = world_to_reference(
+            batch["position"], batch["rotation"], batch["world_to_camera"][:, 0, 0]
+        )
+        valid = batch["frame_valid"].to(raw.dtype)  # (B, T)
+        target_pos = (pos - self.position_mean) / self.position_scale
+
+        # Huber in units of the position scale: quadratic for small errors, robust to
+        # the odd large one. Per frame: (B, T).
+        def huber(a, b):
+            return F.smooth_l1_loss(a, b, reduction="none", beta=0.05).reshape(*valid.shape, -1).sum(-1)  # fmt: skip
+
+        cfg = self.config
+        means = {
+            k: (huber(a, b) * valid).sum() / valid.sum().clamp_min(1.0)
+            for k, a, b in (("position", raw[..., :3], target_pos),
+                            ("rotation", raw[..., 3:9], matrix_to_rot6d(rot)),
+                            ("gripper", raw[..., 9], batch["gripper"]))
+        }  # fmt: skip
+        total = means["position"] + cfg.rotation_weight * means["rotation"]
+        total = total + cfg.gripper_weight * means["gripper"]
+        return total, {k: float(m.detach()) for k, m in means.items()}
+
+    def save(self, out: str | Path, training: dict[str, Any] | None = None) -> None:
+        """Write ``out/model.safetensors`` and ``out/config.json``, each atomically."""
+        out = Path(out)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write_bytes(
+            out / "model.safetensors", save_safetensors(tensors, metadata={"format": "pt"})
+        )
+        meta = {
+            "kind": "action_head",
+            "config": dataclasses.asdict(self.config),
+            "training": training or {},
+        }
+        atomic_write_bytes(out / "config.json", json.dumps(meta, indent=2).encode())
+
+    @classmethod
+    def load(cls, path: str | Path) -> ActionHead:
+        """Load a head written by :meth:`save` from its folder."""
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{path}: expected config.json and model.safetensors of an action head")  # fmt: skip
+        meta = json.loads((path / "config.json").read_text())
+        if meta.get("kind") != "action_head":
+            raise ValueError(f"{path / 'config.json'} does not describe an action head")
+        head = cls(ActionHeadConfig.from_dict(meta["config"]))
+        head.load_state_dict(load_safetensors((path / "model.safetensors").read_bytes()))
+        head.training_info = meta.get("training", {})
+        return head
+
+
+# --- training ---------------------------------------------------------------------------
+BATCH_KEYS = ("actions", "plucker", "world_to_camera", "position", "rotation", "gripper")
+
+
+def collate(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack sampler items into a batch: actions (B, V, T, H, W, 3), plucker (B, V, T, h, w, 6),
+    world_to_camera (B, V, T, 4, 4), position (B, T, 3), rotation (B, T, 3, 3), gripper and
+    frame_valid (B, T). Frames of clips without actions count as invalid."""
+    batch = {k: torch.stack([it[k] for it in items]).float() for k in BATCH_KEYS}
+    has_actions = torch.stack([it["tasks"][0] for it in items])  # (B,) joint task allowed
+    batch["frame_valid"] = torch.stack([it["frame_valid"] for it in items]) & has_actions[:, None]
+    return batch
+
+
+def codec_round_trip(codec: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(B, V, T, H, W, 3) in [-1, 1] -> the same after ``codec.decode(codec.encode(.))``."""
+    B, V, T, H, W, _ = images.shape
+    x = images.reshape(B * V, T, H, W, 3).permute(0, 4, 1, 2, 3)  # (B*V, 3, T, H, W)
+    with torch.no_grad():
+        y = codec.decode(codec.encode(x))
+    return y.permute(0, 2, 3, 4, 1).reshape(B, V, T, H, W, 3).to(images.dtype)
+
+
+def fit_action_head(
+    config: ActionHeadConfig,
+    data_dirs: Sequence[str | Path],
+    out: str | Path,
+    steps: int,
+    batch_size: int = 8,
+    seed: int = 0,
+    degrade: str | Path | nn.Module | None = None,
+    *,
+    clip=None,
+    progress: bool = True,
+) -> tuple[ActionHead, list[float]]:
+    """Train a head on ground-truth action images of ``data_dirs`` and save it to ``out``.
+
+    Args:
+        degrade: a latent codec (or a ``PatchPCACodec`` file) to round-trip a share
+            ``config.degrade_fraction`` of the clips through, so the head also sees the
+            blur and ringing of images that came out of the world model's latent space.
+        clip: ``ClipConfig`` of the clips (default ``ClipConfig.debug()``: 2 views x 9
+            frames at 64 x 64); its seed and length are set from ``seed`` and ``steps``.
+
+    Returns:
+        The trained head (eval mode) and the loss of every step.
+    """
+    from tqdm import tqdm
+
+    from actionimages.data.sampler import ClipConfig, ClipSampler
+    from actionimages.model.latent import PatchPCACodec
+
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    codec = PatchPCACodec.load(degrade) if isinstance(degrade, str | Path) else degrade
+    torch.manual_seed(seed)
+    clip = dataclasses.replace(clip or ClipConfig.debug(), seed=seed, samples_per_epoch=steps * batch_size)  # fmt: skip
+    sampler = ClipSampler(list(data_dirs), clip)
+    head = ActionHead(config)
+    first = collate([sampler[i] for i in range(batch_size)])
+    # Normalise positions with the first batch: one isotropic scale keeps the loss a
+    # distance in metres, the mean saves the output bias a long walk to ~1 m depth.
+    pos, _ = world_to_reference(first["position"], first["rotation"], first["world_to_camera"][:, 0, 0])  # fmt: skip
+    pos = pos[first["frame_valid"]]  # (N, 3)
+    if len(pos):
+        head.position_mean.copy_(pos.mean(0))
+        head.position_scale.fill_(float(pos.std(0, correction=0).norm().clamp_min(0.01)))
+    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warmup = min(50, max(1, steps // 10))
+
+    def lr_factor(i: int) -> float:  # linear warm-up, then cosine decay to 0
+        done = (i - warmup) / max(1, steps - warmup)
+        return (i + 1) / warmup if i < warmup else 0.5 * (1 + math.cos(math.pi * done))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    coins = torch.Generator().manual_seed(seed + 1)
+    losses: list[float] = []
+    head.train()
+    bar = tqdm(range(steps), desc="action head", disable=not progress, mininterval=5)
+    for step in bar:
+        batch = first if step == 0 else collate([sampler[step * batch_size + i] for i in range(batch_size)])  # fmt: skip
+        if codec is not None and config.degrade_fraction > 0:
+            pick = torch.rand(batch_size, generator=coins) < config.degrade_fraction  # (B,)
+            if bool(pick.any()):
+                batch["actions"][pick] = codec_round_trip(codec, batch["actions"][pick])
+        loss, parts = head.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", **{k: f"{v:.3f}" for k, v in parts.items()})
+    head.eval()
+    degrade_name = type(degrade).__name__ if isinstance(degrade, nn.Module) else degrade
+    training = {
+        "data": [str(d) for d in data_dirs], "steps": steps, "batch_size": batch_size,
+        "seed": seed, "degrade": None if degrade_name is None else str(degrade_name),
+        "clip": dataclasses.asdict(clip), "final_loss": losses[-1],
+    }  # fmt: skip
+    head.save(out, training)
+    return head, losses
