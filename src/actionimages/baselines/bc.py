@@ -101,7 +101,7 @@ class BCConfig:
 
     @classmethod
     def debug(cls) -> BCConfig:
-        """Tests and smoke runs: 32 x 32 views, a few thousand weights, hash text."""
+        """Tests and smoke runs: 32 x 32 views, about 25k weights, hash text."""
         return cls(image_size=32, channels=(8, 16, 16, 16), strides=(2, 2, 1, 1), groups=4,
                    keypoints=8, width=32, hidden=64, text_encoder="hash", text_dim=16,
                    text_length=8, warmup_steps=0, lr=1e-3, log_every=1, save_every=5)  # fmt: skip

@@ -226,6 +226,7 @@ def train_bc(
     out.mkdir(parents=True, exist_ok=True)
     embed = InstructionEmbedder(c)
     prior_wall = float(info.get("wall_seconds", 0.0))
+    prior_samples = int(info.get("samples_seen", 0))  # the batch size may change on resume
     start_step, t0 = step, time.time()
     # Sample indices are global (step * batch_size + i), so a resumed run draws the clips
     # the uninterrupted run would have drawn.
@@ -239,7 +240,7 @@ def train_bc(
         wall = time.time() - t0
         return {
             "step": step, "steps_target": steps, "batch_size": batch_size, "seed": seed,
-            "samples_seen": step * batch_size, "wall_seconds": round(prior_wall + wall, 2),
+            "samples_seen": prior_samples + (step - start_step) * batch_size, "wall_seconds": round(prior_wall + wall, 2),
             "samples_per_second_last_run": round((step - start_step) * batch_size / max(wall, 1e-9), 3),
             "parameters": sum(p.numel() for p in model.parameters()),
             "data": [str(d) for d in data_dirs], "num_workers": num_workers,
