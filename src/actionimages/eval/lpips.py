@@ -4,7 +4,7 @@ Usage::
 
     from actionimages.eval.lpips import load_lpips, lpips_distance
 
-    model = load_lpips("lpips_alex.safetensors")       # or load_lpips("alex.pth", alexnet_path=...)
+    model = load_lpips("lpips_alex.safetensors")  # or: load_lpips("alex.pth", alexnet_path=...)
     d = lpips_distance(model, pred_frames, true_frames)  # (N, H, W, 3) in [0, 1] -> (N,)
 
 The network: inputs in [-1, 1] are shifted/scaled per channel to ImageNet statistics, run
@@ -19,15 +19,11 @@ LPIPS repository, keys ``lin{k}.model.1.weight``) and torchvision's ImageNet Ale
 both to :func:`load_lpips`, or merge them once with :func:`convert_lpips_weights` into one
 safetensors file. Key mapping onto this module's names:
 
-=====================================  =============================
-source key                             this module
-=====================================  =============================
-``features.{0,3,6,8,10}.*``             ``convs.{0..4}.*``
-``net.slice{1..5}.{0,3,6,8,10}.*``     ``convs.{0..4}.*``
-``lin{k}.model.1.weight``,             ``heads.{k}.weight``
-``lins.{k}.model.1.weight``
-``classifier.*``, ``scaling_layer.*``  ignored (the scaling constants are checked)
-=====================================  =============================
+- ``features.{0,3,6,8,10}.*`` (torchvision) and ``net.slice{1..5}.{0,3,6,8,10}.*`` (a
+  full LPIPS checkpoint) -> ``convs.{0..4}.*``;
+- ``lin{k}.model.1.weight`` and ``lins.{k}.model.1.weight`` -> ``heads.{k}.weight``;
+- ``classifier.*`` (AlexNet's ImageNet head) and ``scaling_layer.*`` are ignored; the
+  scaling constants, when present, must equal the built-in ones.
 """
 
 from __future__ import annotations
