@@ -222,7 +222,7 @@ class ClipSampler(torch.utils.data.Dataset):
             x = resize_frames(frames, h, w)[:, top : top + Ht, left : left + Wt]  # (T, Ht, Wt, 3)
             torch.mul(x, 1 / 127.5, out=video[i]).sub_(1.0)  # [0, 255] -> [-1, 1]
             if calibrated:
-                cams.append(_transform_cameras(ep.cameras[v], h, w, top, left, Ht, Wt))
+                cams.append(resize_crop_cameras(ep.cameras[v], h, w, top, left, Ht, Wt))
 
         has_actions = ep.has_actions and calibrated
         hs, ws = Ht // cfg.plucker_stride, Wt // cfg.plucker_stride
@@ -305,7 +305,7 @@ def clip_loader(
     )  # fmt: skip
 
 
-def _transform_cameras(
+def resize_crop_cameras(
     cams: list[Camera], h: int, w: int, top: int, left: int, Ht: int, Wt: int
 ) -> list[Camera]:
     """Resize-then-crop each camera; a static view repeats one object, so do it once."""

@@ -43,6 +43,9 @@ class ModelConfig:
         temporal_factor, spatial_factor: the codec's compression (frames 1 + 4k -> 1 + k).
         text_encoder: "hash" (tests), "minilm" (offline default), "umt5" (real Wan).
         text_length: tokens per prompt (Wan's UMT5: 512).
+        action_representation: "image" (action images through the codec: this project) or
+            "vector" (10-D action vectors written into latent frames: the low-dimensional
+            baseline of issue 7, see :mod:`actionimages.model.action_vector`).
     """
 
     name: str = "custom"
@@ -74,6 +77,8 @@ class ModelConfig:
     spatial_factor: int = 8
     text_encoder: str = "minilm"
     text_length: int = 32
+    # --- how actions enter the sequence ---
+    action_representation: str = "image"
 
     def __post_init__(self) -> None:
         if self.camera_encoder not in CAMERA_ENCODERS:
@@ -90,6 +95,10 @@ class ModelConfig:
             raise ValueError(
                 f"camera_channels must be 6 Plücker channels x temporal_factor = {6 * self.temporal_factor} "
                 f"for the token camera encoder, got {self.camera_channels}"
+            )
+        if self.action_representation not in ("image", "vector"):
+            raise ValueError(
+                f"action_representation must be 'image' or 'vector', got {self.action_representation!r}"
             )
         if min(self.patch_size) < 1 or self.num_layers < 1:
             raise ValueError("patch_size entries and num_layers must be >= 1")
@@ -145,6 +154,12 @@ PRESETS: dict[str, ModelConfig] = {
         name="tiny", num_attention_heads=4, attention_head_dim=32, in_channels=16, out_channels=16,
         text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca", text_encoder="minilm",
         text_length=32,
+    ),
+    # Issue 7's baseline: the tiny backbone with actions as 10-D vectors in latent frames.
+    "tiny-lowdim": ModelConfig(
+        name="tiny-lowdim", num_attention_heads=4, attention_head_dim=32, in_channels=16,
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        text_encoder="minilm", text_length=32, action_representation="vector",
     ),
     # Sizes from the diffusers transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers.
     "wan2.2-ti2v-5b": ModelConfig(

@@ -90,18 +90,36 @@ class WorldActionModel(nn.Module):
         video, actions, plucker = (x.permute(0, 1, 5, 2, 3, 4) for x in (video, actions, plucker))
         B, V, _, T, H, W = video.shape
         dev = self.device
-        both = (
-            torch.cat([video, actions], dim=1).flatten(0, 1).to(dev, torch.float32)
-        )  # (B*2V, 3, T, H, W)
-        lat = self.codec.encode(both)  # (B*2V, C, F, h, w)
-        lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
-        latents = pack_clips(lat[:, :V], lat[:, V:])  # (B, C, 2VF, h, w)
-        Fr = lat.shape[3]
+        if self.config.action_representation == "vector":
+            lat_v = self.codec.encode(
+                video.flatten(0, 1).to(dev, torch.float32)
+            )  # (B*V, C, F, h, w)
+            lat_v = lat_v.unflatten(0, (B, V))  # (B, V, C, F, h, w)
+            lat_a = self.action_latents(batch, lat_v.shape[2:])  # (B, V, C, F, h, w)
+        else:
+            both = torch.cat([video, actions], dim=1).flatten(0, 1)  # (B*2V, 3, T, H, W)
+            lat = self.codec.encode(both.to(dev, torch.float32))  # (B*2V, C, F, h, w)
+            lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
+            lat_v, lat_a = lat[:, :V], lat[:, V:]
+        latents = pack_clips(lat_v, lat_a)  # (B, C, 2VF, h, w)
+        Fr = lat_v.shape[3]
         camera = self.camera_input(
             plucker.to(dev, torch.float32), (T, H, W)
         )  # (B, 2VF, Cc, hc, wc)
         context = self.text_encoder.encode(list(batch["instruction"])).to(dev)
         return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr)
+
+    def action_latents(self, batch: dict, latent_shape) -> torch.Tensor:
+        """Vector representation: (B, T) poses of ``batch`` -> (B, V, C, F, h, w), the same for every view."""
+        from actionimages.model.action_vector import pose_to_vector, vectors_to_latents
+
+        C, _, h, w = latent_shape
+        V = batch["video"].shape[1]
+        vec = pose_to_vector(
+            *(batch[k].to(self.device, torch.float32) for k in ("position", "rotation", "gripper"))
+        )
+        lat = vectors_to_latents(vec, self.codec.temporal_factor, (C, h, w))  # (B, C, F, h, w)
+        return lat[:, None].expand(-1, V, -1, -1, -1, -1)  # (B, V, C, F, h, w)
 
     def camera_input(self, plucker: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
         """(B, V, 6, T, h, w) Plücker maps -> the camera encoder's (B, 2 V F, C_cam, hc, wc) input."""

@@ -5,7 +5,8 @@
 
 Presets:
     debug   tests: debug model, 2 x 9 frames at 64 x 64, 4 steps
-    tiny    the default CPU run: tiny model, patch-PCA latents, MiniLM text
+    tiny    the default CPU run: tiny model, patch-PCA latents, MiniLM text, built-in sim data
+    tiny-lowdim  the same with actions as 10-D vectors (issue 7's baseline)
     paper   the authors' recipe (paper Sec. 4, SPEC 4): Wan2.2-TI2V-5B, lr 5e-7 after 1000
             warm-up steps then constant, clip 1.0, bf16, batch 1 per GPU, 100k steps,
             85/5/5/5 tasks, mixture Bridge 0.2 / RLBench 0.5 / DROID 0.3
@@ -123,7 +124,17 @@ PRESETS: dict[str, TrainConfig] = {
         name="debug", model="debug", clip="debug", output_dir="runs/debug", steps=4, batch_size=2,
         lr=1e-3, warmup_steps=2, log_every=1, save_every=0, report_to="none", num_threads=1,
     ),
-    "tiny": TrainConfig(name="tiny", num_threads=1),
+    # The shipped default model (models/tiny/MODEL_CARD.md): one CPU thread, about an hour.
+    "tiny": TrainConfig(
+        name="tiny", data=("data/sim-train",), steps=3000, batch_size=8, lr=5e-4, warmup_steps=100,
+        ema_decay=0.995, save_every=250, num_threads=1,
+    ),
+    # Issue 7's low-dimensional-action baseline: the same run with model "tiny-lowdim".
+    "tiny-lowdim": TrainConfig(
+        name="tiny-lowdim", model="tiny-lowdim", data=("data/sim-train",), steps=3000, batch_size=8,
+        lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
+        output_dir="runs/tiny-lowdim",
+    ),
     "paper": TrainConfig(
         name="paper", model="wan2.2-ti2v-5b", clip="default", output_dir="runs/paper", steps=100_000,
         batch_size=1, num_workers=4, lr=5e-7, warmup_steps=1000, grad_clip=1.0, weight_decay=0.0,

@@ -85,6 +85,9 @@ def build_world_action_model(
         codec = WanVAECodec.from_folder(cfg.codec_path)
     elif cfg.codec_path:
         codec = PatchPCACodec.load(cfg.codec_path)
+    elif (Path(cfg.output_dir) / "codec.safetensors").is_file():
+        # A resumed run keeps the codec it was trained with, even if the data has grown since.
+        codec = PatchPCACodec.load(Path(cfg.output_dir) / "codec.safetensors")
     else:
         if dataset is None:
             raise ValueError("no codec_path and no dataset to fit the PCA codec on")

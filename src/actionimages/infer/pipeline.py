@@ -1,0 +1,282 @@
+"""The sampling pipeline: one trained world action model, four capabilities (paper Sec. 4).
+
+    pipe = WorldActionPipeline.from_pretrained("models/tiny")
+    batch, cams = pipe.make_batch(images, cameras, "press the red button")
+    out = pipe(batch, mode="generate", config=SamplingConfig(steps=10, guidance=1.0))
+    traj = pipe.decode_actions(out, cams)            # 7-DoF trajectory (T steps)
+
+Modes (the masking tasks of training, :mod:`actionimages.model.masking`):
+
+    generate   first frame of each view -> future video + action images (the policy)
+    a2v        first frame + a trajectory (drawn as action images) -> video
+    label      a whole video -> action images -> trajectory
+    video      first frame -> video only (the action slots are held at pure noise)
+
+As in diffusers, the model (``WorldActionModel``) and the scheduler (diffusers'
+``FlowMatchEulerDiscreteScheduler`` or ``UniPCMultistepScheduler`` with flow sigmas) are
+separate, and the loop below is written out step by step. Two speed options follow
+DreamZero (Sec. 3.2, A.5): classifier-free guidance in one batched call, and velocity
+caching, which skips the transformer while successive velocities keep pointing the same
+way (cosine similarity above ``cache_threshold``) and reuses the last one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from actionimages.model.masking import TASKS, UNKNOWN, VISIBLE, frame_timesteps, task_frame_states
+from actionimages.model.packing import unpack_clips
+from actionimages.model.wam import EncodedBatch, WorldActionModel
+
+MODES = {
+    "generate": "joint",
+    "a2v": "action_to_video",
+    "label": "video_to_action",
+    "video": "video_only",
+}
+SCHEDULERS = ("euler", "unipc")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample. Paper: 50 steps, guidance 10; the authors' release: guidance 7.5.
+
+    Attributes:
+        steps: denoising steps.  scheduler: "euler" or "unipc".  shift: flow shift s.
+        guidance: classifier-free guidance scale (1 = off: one model call per step).
+        batched_cfg: conditional and unconditional passes in one batch (one call) rather than two.
+        cache_threshold: velocity caching; None = off, else skip the model while the cosine
+            similarity of the last two computed velocities is above this (e.g. 0.99).
+        cache_window: at most this many steps in a row reuse a cached velocity.
+        seed: the initial noise.
+    """
+
+    steps: int = 10
+    scheduler: str = "euler"
+    shift: float = 1.0
+    guidance: float = 1.0
+    batched_cfg: bool = True
+    cache_threshold: float | None = None
+    cache_window: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.shift <= 0 or self.guidance < 0:
+            raise ValueError("shift must be > 0 and guidance >= 0")
+        if self.cache_threshold is not None and not -1 <= self.cache_threshold <= 1:
+            raise ValueError(
+                f"cache_threshold is a cosine similarity in [-1, 1], got {self.cache_threshold}"
+            )
+
+    def replace(self, **changes) -> SamplingConfig:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class PipelineOutput:
+    """Generated clips, channels last, in [0, 1].
+
+    video: (B, V, T, H, W, 3).  actions: (B, V, T, H, W, 3) action images (None for a
+    vector-action model).  action_vectors: (B, T, 10) for a vector-action model, else None.
+    model_calls: transformer forward passes made (CFG batched counts once).
+    """
+
+    video: torch.Tensor
+    actions: torch.Tensor | None
+    action_vectors: torch.Tensor | None
+    model_calls: int
+    mode: str
+
+
+def make_scheduler(config: SamplingConfig):
+    """A diffusers flow-matching scheduler for ``config`` (the same sigmas as training: 1 -> 0)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+
+    if config.scheduler == "euler":
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
+    return UniPCMultistepScheduler(
+        num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True,
+        flow_shift=config.shift, solver_order=2,
+    )  # fmt: skip
+
+
+class WorldActionPipeline:
+    """Model + clip settings; ``__call__`` samples one mode (see the module docstring)."""
+
+    def __init__(self, wam: WorldActionModel, clip) -> None:
+        self.wam, self.clip = wam, clip
+        self._empty_context: torch.Tensor | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls, path, device: str = "cpu", use_ema: bool = True
+    ) -> WorldActionPipeline:
+        from actionimages.infer.inputs import clip_config_of
+        from actionimages.infer.loading import load_world_action_model
+
+        wam, train_config = load_world_action_model(path, device, use_ema)
+        return cls(wam, clip_config_of(train_config.clip))
+
+    @property
+    def vector_actions(self) -> bool:
+        return self.wam.config.action_representation == "vector"
+
+    def make_batch(self, images, cameras, instruction: str, trajectory=None):
+        """See :func:`actionimages.infer.inputs.make_batch`."""
+        from actionimages.infer.inputs import make_batch
+
+        return make_batch(self.clip, images, cameras, instruction, trajectory)
+
+    def compile(self, **kwargs) -> None:
+        """``torch.compile`` the transformer (optional; measured in BENCHMARKS.md)."""
+        self.wam.transformer = torch.compile(self.wam.transformer, **kwargs)
+
+    # --- the sampling loop --------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self, batch: dict, mode: str = "generate", config: SamplingConfig | None = None
+    ) -> PipelineOutput:
+        config = config or SamplingConfig()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+        wam = self.wam
+        # 1. Encode the conditions: clean latents of the given frames, cameras, text.
+        enc = wam.encode_batch(batch)
+        x0 = enc.latents  # (B, C, 2VF, h, w)
+        B, dev = x0.shape[0], x0.device
+        # 2. Frame states of the mode: VISIBLE frames stay clean, the rest start from noise.
+        states = task_frame_states(TASKS.index(MODES[mode]), enc.num_views, enc.frames_per_clip)
+        states = states[None].expand(B, -1).to(dev)  # (B, 2VF)
+        generator = torch.Generator().manual_seed(config.seed)
+        noise = torch.randn(x0.shape, generator=generator).to(dev, x0.dtype)
+        visible = (states == VISIBLE)[:, None, :, None, None]  # (B, 1, 2VF, 1, 1)
+        unknown = (states == UNKNOWN)[:, None, :, None, None]
+        held = torch.where(visible, x0, noise)  # what visible and unknown frames are held at
+        x = held.clone()
+        # 3. Guidance: the unconditional context is the empty prompt (trained by prompt dropout).
+        use_cfg = config.guidance != 1.0
+        cond_enc, pair_enc = enc, None
+        if use_cfg:
+            empty = self.empty_context(enc.context)
+            uncond_enc = dataclasses.replace(enc, context=empty)
+            if config.batched_cfg:
+                pair_enc = _stack_encoded(enc, uncond_enc)
+        # 4. Timesteps: the scheduler's sigmas from 1 to 0 (flow matching: t = 1000 sigma).
+        scheduler = make_scheduler(config)
+        scheduler.set_timesteps(sigmas=_linear_sigmas(config.steps), device=dev)
+        calls, cached_v, prev_v, reuse_left = 0, None, None, 0
+        # 5. Denoise.
+        for i, t in enumerate(scheduler.timesteps):
+            sigma = float(scheduler.sigmas[i])
+            sigma_frames = frame_timesteps(states, torch.full((B,), sigma, device=dev))  # (B, 2VF)
+            if cached_v is not None and reuse_left > 0:
+                v, reuse_left = cached_v, reuse_left - 1  # 5a. velocity cache hit: skip the model
+            else:
+                if use_cfg and pair_enc is not None:  # 5b. conditional + unconditional in one call
+                    both = wam.velocity(torch.cat([x, x]), sigma_frames.repeat(2, 1), held.repeat(2, 1, 1, 1, 1),
+                                        states.repeat(2, 1), pair_enc)  # fmt: skip
+                    v_cond, v_uncond = both.chunk(2)
+                    calls += 1
+                elif use_cfg:
+                    v_cond = wam.velocity(x, sigma_frames, held, states, cond_enc)
+                    v_uncond = wam.velocity(x, sigma_frames, held, states, uncond_enc)
+                    calls += 2
+                else:
+                    v_cond, v_uncond = wam.velocity(x, sigma_frames, held, states, cond_enc), None
+                    calls += 1
+                v = v_cond if v_uncond is None else v_uncond + config.guidance * (v_cond - v_uncond)
+                v = v.to(x.dtype)
+                # 5c. Decide whether the next steps may reuse this velocity (DreamZero's rule).
+                if config.cache_threshold is not None and prev_v is not None:
+                    cos = torch.nn.functional.cosine_similarity(
+                        v.flatten(), prev_v.flatten(), dim=0
+                    )
+                    reuse_left = (
+                        config.cache_window if min(float(cos), 1.0) > config.cache_threshold else 0
+                    )
+                prev_v = cached_v = v
+            # 5d. Scheduler step on all frames, then hold visible (clean) and unknown (noise) frames.
+            x = scheduler.step(v, t, x, return_dict=False)[0]
+            x = torch.where(visible | unknown, held, x)
+        # 6. Decode latents to pixels (and vectors for a vector-action model).
+        return self._decode(x, enc, calls, mode)
+
+    def _decode(self, x: torch.Tensor, enc: EncodedBatch, calls: int, mode: str) -> PipelineOutput:
+        wam, V = self.wam, enc.num_views
+        video, actions = unpack_clips(x, V)  # (B, V, C, F, h, w) each
+        B = video.shape[0]
+        if self.vector_actions:
+            from actionimages.model.action_vector import latents_to_vectors
+
+            pixels = wam.codec.decode(video.flatten(0, 1).float())  # (B*V, 3, T, H, W)
+            vec = latents_to_vectors(
+                actions.mean(1).float(), wam.codec.temporal_factor
+            )  # (B, T, 10)
+            act_pixels = None
+        else:
+            both = torch.cat([video, actions], 1).flatten(0, 1).float()  # (B*2V, C, F, h, w)
+            both = wam.codec.decode(both).unflatten(0, (B, 2 * V))  # (B, 2V, 3, T, H, W)
+            pixels, act_pixels = (
+                both[:, :V].flatten(0, 1),
+                both[:, V:].flatten(0, 1),
+            )  # (B*V, 3, T, H, W)
+            vec = None
+        to_img = lambda p: ((p.unflatten(0, (B, V)).permute(0, 1, 3, 4, 5, 2) + 1) / 2).clamp(0, 1)  # noqa: E731
+        # (B*V, 3, T, H, W) -> (B, V, T, H, W, 3) in [0, 1]
+        return PipelineOutput(
+            to_img(pixels), None if act_pixels is None else to_img(act_pixels), vec, calls, mode
+        )
+
+    def empty_context(self, like: torch.Tensor) -> torch.Tensor:
+        if self._empty_context is None:
+            self._empty_context = self.wam.text_encoder.encode([""]).to(like.device, like.dtype)
+        return self._empty_context.expand_as(like)
+
+    # --- actions out --------------------------------------------------------------------
+    def decode_actions(
+        self, out: PipelineOutput, cams, index: int = 0, method: str = "triangulate"
+    ):
+        """Trajectory of batch item ``index``: position (T, 3), rotation (T, 3, 3), gripper (T,), confidence.
+
+        Action images go through the geometric decoder with the model-frame cameras ``cams``
+        (from :meth:`make_batch`); a vector-action model's vectors are read directly.
+        Returns a dict of NumPy arrays.
+        """
+        if out.action_vectors is not None:
+            from actionimages.model.action_vector import vector_to_pose
+
+            pos, rot, grip = vector_to_pose(out.action_vectors[index].double())
+            return {"position": pos.numpy(), "rotation": rot.numpy(), "gripper": grip.numpy(),
+                    "confidence": np.ones(len(pos))}  # fmt: skip
+        if out.actions is None:
+            raise ValueError("this output has no actions (mode 'video'?)")
+        from actionimages.codec.decoder import decode_action_images
+
+        images = out.actions[index].double().numpy()  # (V, T, H, W, 3)
+        dec = decode_action_images(
+            images, cams, method=method, layout=self.clip.layout, sigma=self.clip.sigma
+        )
+        return {"position": dec.position, "rotation": dec.rotation, "gripper": dec.gripper,
+                "confidence": dec.confidence.min(axis=1)}  # fmt: skip
+
+
+def _linear_sigmas(steps: int) -> np.ndarray:
+    """(steps,) sigmas 1, 1 - 1/n, ..., 1/n: the training sampler's grid (the scheduler shifts them)."""
+    return np.linspace(1.0, 0.0, steps + 1)[:-1]
+
+
+def _stack_encoded(a: EncodedBatch, b: EncodedBatch) -> EncodedBatch:
+    """Two encoded batches as one of twice the size (batched classifier-free guidance)."""
+    cat = lambda x, y: None if x is None else torch.cat([x, y])  # noqa: E731
+    return dataclasses.replace(
+        a, latents=cat(a.latents, b.latents), camera=cat(a.camera, b.camera),
+        context=cat(a.context, b.context), allowed=cat(a.allowed, b.allowed),
+    )  # fmt: skip
