@@ -114,8 +114,11 @@ def _heatmaps(images: torch.Tensor, gripper: torch.Tensor, subtract_level: bool)
     return heat
 
 
-def _fill_over_time(points: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-    """Linearly interpolate (T, 3, 3) points over time where ``ok`` (T, 3) is False."""
+def _fill_over_time(points: torch.Tensor, ok: torch.Tensor, may_miss=()) -> torch.Tensor:
+    """Linearly interpolate (T, 3, 3) points over time where ``ok`` (T, 3) is False.
+
+    A point in ``may_miss`` that is never found is left NaN instead of raising.
+    """
     T = points.shape[0]
     if bool(ok.all()):
         return points
@@ -123,6 +126,9 @@ def _fill_over_time(points: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
     t = torch.arange(T, dtype=points.dtype, device=points.device)
     for k in range(points.shape[1]):  # 3 semantic points, not a per-pixel loop
         good = ok[:, k]
+        if not bool(good.any()) and k in may_miss:
+            out[:, k] = float("nan")
+            continue
         if not bool(good.any()):
             raise ValueError(
                 f"the {POINT_NAMES[k]} point could not be located at any time step; it must be "
@@ -240,6 +246,7 @@ def decode_action_images(
     far: float = 3.0,
     main_view: int = 0,
     side_view: int = 1,
+    fallback_rotation=None,
 ) -> DecodedActions:
     """Decode action images back into a 7-DoF trajectory.
 
@@ -254,6 +261,9 @@ def decode_action_images(
         ray_samples, near, far: the paper decoder's K samples between near and far
             camera depth (metres).
         main_view, side_view: the paper decoder's preferred views.
+        fallback_rotation: optional (3, 3) rotation used where the normal or up point is
+            never found (e.g. above the top of every image at the robot's home pose); without
+            it that raises. The position still comes from the images.
 
     Returns:
         DecodedActions (NumPy for NumPy input, torch on the input's device for torch).
@@ -327,9 +337,19 @@ def decode_action_images(
             heat, K, E, present, ray_samples, near, far, main_view, side_view
         )
     # 4. Steps where a point failed borrow it from neighbouring steps (confidence 0).
-    pts = _fill_over_time(pts, ok)
+    pts = _fill_over_time(pts, ok, may_miss=(1, 2) if fallback_rotation is not None else ())
     # 5. Points -> pose (Eq. after 9, with the nearest rotation).
-    position, rotation = _points_to_pose(pts, layout)
+    if fallback_rotation is not None and bool(pts[:, 1:].isnan().any()):
+        position = pts[:, 0]
+        rotation = torch.as_tensor(
+            np.asarray(fallback_rotation), dtype=pts.dtype, device=pts.device
+        )
+        rotation = rotation.expand(T, 3, 3).clone()  # (T, 3, 3)
+        whole = ~pts.isnan().any(-1).any(-1)  # (T,) frames with all three points
+        if bool(whole.any()):
+            rotation[whole] = _points_to_pose(pts[whole], layout)[1]
+    else:
+        position, rotation = _points_to_pose(pts, layout)
 
     fields = dict(
         position=position, rotation=rotation, gripper=gripper, confidence=conf, points=pts,

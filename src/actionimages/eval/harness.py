@@ -169,12 +169,16 @@ def evaluate(
                 obs = env.reset(seed=seed)
                 pol.reset()
                 video = k < config.videos_per_task and out is not None and config.cameras
-                frames = [_frame(obs, None, config.cameras, False)] if video else []
+                # A policy may draw its own panel (the world-action policy: generated vs real).
+                panel = getattr(pol, "panel", None) if video else None
+                frames = [] if panel or not video else [_frame(obs, None, config.cameras, False)]
                 done = False
                 while not done:
                     action = Action.from_any(pol.select_action(obs))
+                    if panel:
+                        frames.append(panel(obs))
                     obs, _, done, _ = env.step(action)
-                    if video:
+                    if video and not panel:
                         frames.append(_frame(obs, action, config.cameras, config.overlay_actions))
                 outcomes.append(env.success())
                 steps.append(env.steps)

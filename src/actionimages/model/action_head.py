@@ -40,6 +40,7 @@ from actionimages.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 
 OUTPUTS = 10  # position 3 + rot6d 6 + gripper 1
 FUSIONS = ("mean", "max", "mean_max")
+ATTENTION_GAIN = 10.0  # softmax(10 x) of a [-1, 1] blob image: the peak outweighs the rest
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class ActionHeadConfig:
         lr, weight_decay: AdamW settings (cosine decay to 0 over the run).
         degrade_fraction: share of training clips sent through ``fit_action_head``'s codec.
         rotation_weight, gripper_weight: loss weights relative to position.
+        triangulate: intersect each keypoint's pooled rays across views (a fixed,
+            differentiable least-squares step) and give the points to the output MLP,
+            the position as a residual. False: the MLP alone must learn the geometry.
     """
 
     name: str = "custom"
@@ -68,6 +72,7 @@ class ActionHeadConfig:
     degrade_fraction: float = 0.5
     rotation_weight: float = 1.0
     gripper_weight: float = 1.0
+    triangulate: bool = True
 
     def __post_init__(self) -> None:
         if min(self.width, self.keypoints, self.hidden, self.temporal_kernel) < 1:
@@ -158,6 +163,21 @@ def check_inputs(images: torch.Tensor, plucker: torch.Tensor) -> None:
         raise ValueError("images or plucker contain NaN or inf")
 
 
+def intersect_rays(rays: torch.Tensor, ridge: float = 1e-4) -> torch.Tensor:
+    """Least-squares intersection (B, T, K, 3) of the pooled rays (B, V, T, K, 6) of V views.
+
+    An attention-weighted mean of one camera's Plücker vectors (d, c x d) is (d', c x d')
+    with d' the mean direction: a ray of the same camera once scaled to unit d. The
+    ridge keeps parallel rays (or V = 1) finite, pulling towards the reference origin.
+    """
+    n = rays[..., :3].norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    d, m = rays[..., :3] / n, rays[..., 3:] / n
+    foot = torch.linalg.cross(d, m, dim=-1)  # closest point of each ray to the origin
+    eye = torch.eye(3, dtype=rays.dtype, device=rays.device)
+    proj = eye - d[..., :, None] * d[..., None, :]  # (B, V, T, K, 3, 3) onto the normal plane
+    return torch.linalg.solve(proj.sum(1) + ridge * eye, (proj @ foot[..., None]).sum(1))[..., 0]
+
+
 class ActionHead(nn.Module):
     """Action images + ray maps of V views -> per-frame 7-DoF actions (see module docstring).
 
@@ -171,14 +191,22 @@ class ActionHead(nn.Module):
         w, K, D = cfg.width, cfg.keypoints, cfg.hidden
         # 9 input channels: RGB + 6 Plücker; two stride-2 stages, H x W -> H/4 x W/4.
         self.trunk = nn.Sequential(_conv(9, w, 2), _conv(w, w, 1), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 1))  # fmt: skip
-        self.attention = nn.Conv2d(2 * w, K, 1)
+        # Attention logits from the features and the image itself; the first three maps
+        # start as sharp softmaxes of the red, green and blue channels (the three encoded
+        # points), so pooled rays are informative from step 0 instead of after the CNN
+        # has learned to find the blobs.
+        self.attention = nn.Conv2d(2 * w + 3, K, 1)
+        with torch.no_grad():
+            for k in range(min(3, K)):
+                self.attention.weight[k, 2 * w + k] += ATTENTION_GAIN
         # Per keypoint: pooled features, pooled ray (6), pooled pixel coordinates (2);
         # plus globally averaged features (the gripper is the whole blue background).
         self.view_mlp = nn.Sequential(nn.Linear(K * (2 * w + 8) + 2 * w, D), nn.SiLU(), nn.Linear(D, D))  # fmt: skip
         fused = 2 * D if cfg.fusion == "mean_max" else D
         k = cfg.temporal_kernel
         self.temporal = nn.Conv1d(fused, D, k, padding=k // 2, padding_mode="replicate")
-        self.out = nn.Sequential(nn.SiLU(), nn.Linear(D, D), nn.SiLU(), nn.Linear(D, OUTPUTS))
+        tri = 3 * K if cfg.triangulate else 0  # the K intersected points, normalised
+        self.out = nn.Sequential(nn.Linear(D + tri, D), nn.SiLU(), nn.Linear(D, OUTPUTS))
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.ones(1))
 
@@ -198,7 +226,8 @@ class ActionHead(nn.Module):
         full = F.interpolate(rays, size=(H, W), mode="bilinear", align_corners=False)
         feat = self.trunk(torch.cat([x, full], 1))  # (N, 2w, h', w')
         hf, wf = feat.shape[-2:]
-        att = self.attention(feat).flatten(2).softmax(-1)  # (N, K, h'*w')
+        small_x = F.adaptive_avg_pool2d(x, (hf, wf))  # (N, 3, h', w')
+        att = self.attention(torch.cat([feat, small_x], 1)).flatten(2).softmax(-1)  # (N, K, h'*w')
         small = F.adaptive_avg_pool2d(full, (hf, wf)).flatten(2)  # (N, 6, h'*w')
         ys = torch.linspace(-1 + 1 / hf, 1 - 1 / hf, hf, dtype=x.dtype, device=x.device)
         xs = torch.linspace(-1 + 1 / wf, 1 - 1 / wf, wf, dtype=x.dtype, device=x.device)
@@ -210,8 +239,16 @@ class ActionHead(nn.Module):
         both = {"mean": v.mean(1), "max": v.amax(1)}  # (B, T, D) each; views are a set
         f = self.config.fusion
         fused = both[f] if f in both else torch.cat([both["mean"], both["max"]], -1)  # (B, T, 2D)
-        h = self.temporal(fused.transpose(1, 2)).transpose(1, 2)  # (B, T, D)
-        return self.out(h)  # (B, T, 10)
+        h = F.silu(self.temporal(fused.transpose(1, 2)).transpose(1, 2))  # (B, T, D)
+        if not self.config.triangulate:
+            return self.out(h)  # (B, T, 10)
+        K = self.config.keypoints
+        pooled_rays = pooled[..., -8:-2].reshape(B, V, T, K, 6)  # (N, K, 6) -> (B, V, T, K, 6)
+        points = intersect_rays(pooled_rays) - self.position_mean  # (B, T, K, 3)
+        points = points / self.position_scale
+        raw = self.out(torch.cat([h, points.flatten(2)], -1))  # (B, T, 10)
+        # Residual on the first point (attention starts on the red, position, blob).
+        return raw + F.pad(points[..., 0, :], (0, OUTPUTS - 3))
 
     def decode_outputs(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw (B, T, 10) -> position (B, T, 3) reference frame, rotation (B, T, 3, 3), gripper (B, T)."""

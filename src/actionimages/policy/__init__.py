@@ -1,0 +1,17 @@
+"""Policies: the world action model as a zero-shot robot policy (open and closed loop).
+
+from actionimages.policy import WorldActionPolicy, PolicyConfig
+policy = WorldActionPolicy.from_pretrained("models/tiny", PolicyConfig(loop="closed"))
+"""
+
+from actionimages.policy.planners import GroundTruthPlanner, ModelPlanner, Plan
+from actionimages.policy.policy import PolicyConfig, WorldActionPolicy, chunk_actions
+
+__all__ = [
+    "GroundTruthPlanner",
+    "ModelPlanner",
+    "Plan",
+    "PolicyConfig",
+    "WorldActionPolicy",
+    "chunk_actions",
+]

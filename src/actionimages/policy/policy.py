@@ -1,0 +1,228 @@
+"""The zero-shot world-action-model policy: ``reset()`` / ``select_action(obs)`` over a chunk queue.
+
+    policy = WorldActionPolicy.from_pretrained("models/tiny", PolicyConfig(loop="closed"))
+    policy.reset()
+    action = policy.select_action(obs)      # obs: the simulator's observation dict
+
+``obs`` is exactly what :meth:`actionimages.sim.env.SimEnv.observe` returns: per-camera
+RGB (``images``), per-camera :class:`~actionimages.geometry.Camera` (``cameras``), the
+end-effector state and the instruction. Any cameras work: the action images are drawn
+and decoded in whatever cameras the observation carries.
+
+Each plan (a generated clip of T frames; frame 0 is the current pose) is decoded to a
+7-DoF trajectory and its frames 1..T-1 go into the queue. Two loops:
+
+    open     one generation per episode, as in the paper; when the chunk is used up the
+             last action is held (our clips are T frames long, so this is a short plan)
+    closed   re-plan from fresh observations after ``replan_every`` steps (DreamZero), with
+             optional Savitzky-Golay smoothing of each decoded chunk
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from actionimages.infer.pipeline import SamplingConfig
+from actionimages.policy.planners import ModelPlanner, Plan
+from actionimages.sim.action import Action
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """How the policy acts (see the module docstring).
+
+    views: cameras of ``obs`` to use, in order (the model was trained on 2 views).
+    loop: "closed" or "open".  replan_every: closed loop: steps executed per plan.
+    smoothing: Savitzky-Golay window over a decoded chunk (odd, >= 3; 0 = off), order 2.
+    decoder: "triangulate" or "paper" (the geometric decoders of :mod:`actionimages.codec`).
+    min_confidence: frames whose decoded points are less confident than this are dropped
+        from the chunk (a blurry generated blob); the previous frame's action is repeated.
+    """
+
+    views: tuple[str, ...] = ("front", "left_shoulder")
+    loop: str = "closed"
+    replan_every: int = 4
+    smoothing: int = 0
+    decoder: str = "triangulate"
+    min_confidence: float = 0.0
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def __post_init__(self) -> None:
+        if self.loop not in ("open", "closed"):
+            raise ValueError(f"loop must be 'open' or 'closed', got {self.loop!r}")
+        if self.replan_every < 1:
+            raise ValueError(f"replan_every must be >= 1, got {self.replan_every}")
+        if self.smoothing and (self.smoothing < 3 or self.smoothing % 2 == 0):
+            raise ValueError(f"smoothing must be 0 or an odd window >= 3, got {self.smoothing}")
+        if not self.views:
+            raise ValueError("views must name at least one camera")
+
+
+class WorldActionPolicy:
+    """A planner (model or ground truth) + geometric decoding + an action-chunk queue."""
+
+    def __init__(self, planner, config: PolicyConfig | None = None) -> None:
+        self.planner, self.config = planner, config or PolicyConfig()
+        self.queue: deque[Action] = deque()
+        self.plans: list[tuple[int, Plan, dict]] = []  # (step planned at, plan, decoded trajectory)
+        self.steps = 0
+        self._last: Action | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls, path, config: PolicyConfig | None = None, device: str = "cpu"
+    ) -> WorldActionPolicy:
+        from actionimages.infer.pipeline import WorldActionPipeline
+
+        config = config or PolicyConfig()
+        pipe = WorldActionPipeline.from_pretrained(path, device)
+        return cls(ModelPlanner(pipe, config.sampling), config)
+
+    def reset(self) -> None:
+        self.queue.clear()
+        self.plans, self.steps, self._last = [], 0, None
+        self.planner.reset()
+
+    def select_action(self, obs: dict) -> Action:
+        cfg = self.config
+        need = not self.queue if cfg.loop == "closed" else (not self.plans)
+        if (
+            cfg.loop == "closed"
+            and self.plans
+            and self.steps - self.plans[-1][0] >= cfg.replan_every
+        ):
+            need = True
+        if need:
+            self.queue.clear()
+            chunk = self._plan(obs)
+            if not chunk:  # nothing decodable in this plan: hold the current pose, then re-plan
+                hold = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
+                chunk = [self._last or hold] * cfg.replan_every
+            self.queue.extend(chunk[: cfg.replan_every] if cfg.loop == "closed" else chunk)
+        if self.queue:
+            self._last = self.queue.popleft()
+        elif self._last is None:  # nothing planned at all: hold the current pose
+            self._last = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
+        self.steps += 1
+        return self._last
+
+    def panel(self, obs: dict) -> np.ndarray:
+        """A rollout video frame: real vs generated, action images overlaid (see :func:`policy_panel`)."""
+        return policy_panel(self, obs)
+
+    # --- one plan -> a chunk of actions --------------------------------------------------
+    def _plan(self, obs: dict) -> list[Action]:
+        plan = self.planner.plan(obs, self.config.views)
+        traj = plan.trajectory or self.decode(plan, obs["ee_rotation"])
+        self.plans.append((self.steps, plan, traj))
+        return chunk_actions(traj, self.config.smoothing, self.config.min_confidence)
+
+    def decode(self, plan: Plan, current_rotation=None) -> dict:
+        """Decoded trajectory of a plan; where the rotation points are out of every view,
+        the current rotation is kept (the position still comes from the images)."""
+        from actionimages.codec.decoder import decode_action_images
+
+        clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
+        try:
+            dec = decode_action_images(plan.actions, plan.cams, method=self.config.decoder,
+                                       layout=clip.layout, sigma=clip.sigma,
+                                       fallback_rotation=current_rotation)  # fmt: skip
+        except ValueError as err:  # no point found in two views anywhere: an unusable plan
+            return {"position": None, "error": str(err)}
+        return {"position": dec.position, "rotation": dec.rotation, "gripper": dec.gripper,
+                "confidence": dec.confidence.min(axis=1)}  # fmt: skip
+
+
+def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -> list[Action]:
+    """Decoded trajectory (T frames, frame 0 = now) -> Actions for frames 1..T-1.
+
+    Savitzky-Golay smoothing (order 2) runs over position and the 6-D rotation, which are
+    then projected back to a rotation; the gripper is left as decoded (its steps are real).
+    """
+    from actionimages.geometry import matrix_to_rot6d, nearest_rotation, rot6d_to_matrix
+
+    if traj.get("position") is None:
+        return []
+    pos = np.asarray(traj["position"], dtype=np.float64)  # (T, 3)
+    rot6 = np.asarray(matrix_to_rot6d(np.asarray(traj["rotation"], dtype=np.float64)))  # (T, 6)
+    grip = np.clip(np.asarray(traj["gripper"], dtype=np.float64), 0.0, 1.0)  # (T,)
+    if not (np.isfinite(pos).all() and np.isfinite(rot6).all() and np.isfinite(grip).all()):
+        return []
+    if smoothing and len(pos) >= smoothing:
+        from scipy.signal import savgol_filter
+
+        pos = savgol_filter(pos, smoothing, 2, axis=0)
+        rot6 = savgol_filter(rot6, smoothing, 2, axis=0)
+    rot = np.asarray(nearest_rotation(rot6d_to_matrix(rot6)))  # (T, 3, 3)
+    conf = np.asarray(traj.get("confidence", np.ones(len(pos))))
+    out, last = [], None
+    for t in range(1, len(pos)):
+        if conf[t] >= min_confidence or last is None:
+            last = Action(pos[t], rot[t], float(grip[t]))
+        out.append(last)
+    return out
+
+
+def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    from actionimages.data.sampler import resize_frames
+
+    if img.shape[:2] == (h, w):
+        return img
+    return resize_frames(np.ascontiguousarray(img[None]), h, w)[0].numpy()
+
+
+def draw_points(img: np.ndarray, uv: np.ndarray, color=(255, 255, 0)) -> np.ndarray:
+    """Mark (N, 2) pixel positions on an (H, W, 3) uint8 image with 2x2 dots (NaN / outside skipped)."""
+    out = img.copy()
+    H, W = img.shape[:2]
+    ok = np.isfinite(uv).all(1)
+    ij = np.floor(uv[ok][:, ::-1]).astype(int)  # (n, 2) row, column
+    for di in (0, 1):
+        for dj in (0, 1):
+            r, c = ij[:, 0] + di, ij[:, 1] + dj
+            keep = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+            out[r[keep], c[keep]] = color
+    return out
+
+
+def policy_panel(policy: WorldActionPolicy, obs: dict) -> np.ndarray:
+    """One video frame: per view, the real image with the current plan's action image and its
+    decoded future path (yellow dots), next to the generated frame with its action image.
+
+    Returns (2 H, V W, 3) uint8: real views on top, generated views below.
+    """
+    from actionimages.viz import overlay_action_images
+
+    views = policy.config.views
+    real = [obs["images"][v] for v in views]
+    H, W = real[0].shape[:2]
+    top, bottom = [], []
+    step_plan = policy.plans[-1] if policy.plans else None
+    for i, v in enumerate(views):
+        img = _resize(real[i], H, W)
+        gen = np.zeros_like(img)
+        if step_plan is not None:
+            at, plan, traj = step_plan
+            t = min(
+                policy.steps - at,
+                (plan.video if plan.video is not None else plan.actions).shape[1] - 1,
+            )
+            if plan.actions is not None:
+                act = (
+                    _resize((plan.actions[i, t] * 255).astype(np.uint8), H, W).astype(np.float32)
+                    / 255
+                )
+                img = overlay_action_images(img[None], act[None])[0]
+            if traj.get("position") is not None:
+                uv, depth = obs["cameras"][v].project(np.asarray(traj["position"])[t:])
+                img = draw_points(img, np.where(depth[:, None] > 0, uv, np.nan))
+            if plan.video is not None:
+                gen = _resize((plan.video[i, t] * 255).round().astype(np.uint8), H, W)
+                if plan.actions is not None:
+                    gen = overlay_action_images(gen[None], act[None])[0]
+        top.append(img)
+        bottom.append(gen)
+    return np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
