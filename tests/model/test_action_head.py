@@ -18,6 +18,7 @@ from actionimages.model.action_head import (
     ActionHeadConfig,
     codec_round_trip,
     fit_action_head,
+    intersect_rays,
     reference_to_world,
     world_to_reference,
 )
@@ -189,11 +190,11 @@ def test_reference_frame_conversion_is_exact():
 
 def test_predict_returns_world_coordinates(batch):
     """A head whose output is a fixed reference-frame pose predicts that pose in world."""
-    head = ActionHead(ActionHeadConfig.debug())
+    head = ActionHead(ActionHeadConfig.debug(triangulate=False))
     last = head.out[-1]
     torch.nn.init.zeros_(last.weight)
     with torch.no_grad():
-        last.bias.copy_(torch.tensor([0.1, 0.2, 1.0, 1, 0, 0, 0, 1, 0, 0.5]))
+        last.bias.copy_(torch.tensor([0.1, 0.2, 1.0, 1, 0, 0, 0, 0, 1, 0.5]))  # e_x, e_z
     E0 = batch["world_to_camera"][:, 0, 0]
     pos, rot, grip = head.predict(batch["actions"], batch["plucker"], E0)
     back, back_rot = world_to_reference(pos, rot, E0.double())
@@ -234,3 +235,24 @@ def test_fit_writes_a_loadable_head(tmp_path):
         assert torch.equal(value, loaded.state_dict()[key]), key
     with pytest.raises(ValueError, match="steps"):
         fit_action_head(ActionHeadConfig.debug(), [data], tmp_path / "x", steps=0)
+
+
+def test_intersect_rays_recovers_a_point_seen_by_several_cameras():
+    """Rays (d, c x d) towards X from 3 camera centres meet at X; blends of one camera's
+    rays (what attention pooling makes) are rays of that camera too."""
+    rng = np.random.default_rng(3)
+    X = torch.tensor(rng.normal(size=(2, 3)), dtype=torch.float64)  # (T=2, 3)
+    centres = torch.tensor([[2.0, 0, 0], [0, 2.0, 0.5], [-1.0, -1.5, 1.0]], dtype=torch.float64)
+    d = X[None] - centres[:, None]  # (V, T, 3)
+    d = d / d.norm(dim=-1, keepdim=True)
+    rays = torch.cat([d, torch.linalg.cross(centres[:, None].expand_as(d), d, dim=-1)], -1)
+    got = intersect_rays(rays[None, :, :, None], ridge=0.0)  # (B=1, V, T, K=1, 6) -> (1, T, 1, 3)
+    assert torch.allclose(got[0, :, 0], X, atol=1e-9)
+    # a weighted mean of two rays of camera 0 (one off target) still passes through its centre
+    off = torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64)
+    d_off = (X[0] + off - centres[0]) / (X[0] + off - centres[0]).norm()
+    ray_off = torch.cat([d_off, torch.linalg.cross(centres[0], d_off, dim=-1)])
+    blend = 0.7 * rays[0, 0] + 0.3 * ray_off
+    n = blend[:3].norm()
+    assert torch.allclose(torch.linalg.cross(centres[0], blend[:3] / n, dim=-1), blend[3:] / n)
+    assert torch.isfinite(intersect_rays(rays[None, :1, :, None])).all()  # one view: finite

@@ -2,7 +2,7 @@
 
 A small network that reads the action images the world model generates for V views,
 together with each view's Plücker ray map, and regresses the 7-DoF action of every
-frame directly: position (3), rotation as 6-D (first two matrix columns), gripper (1).
+frame directly: position (3), rotation as 6-D (axes e_x and e_z), gripper (1).
 It is the learned alternative to the training-free geometric decoder
 (:func:`actionimages.codec.decoder.decode_action_images`), which needs no training and
 so transfers to any calibrated camera; the head must learn the geometry from data.
@@ -36,10 +36,11 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from actionimages.data.atomic import atomic_write_bytes
-from actionimages.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
+from actionimages.geometry.rotations import rot6d_to_matrix
 
-OUTPUTS = 10  # position 3 + rot6d 6 + gripper 1
+OUTPUTS = 10  # position 3 + rotation 6 (e_x, e_z) + gripper 1
 FUSIONS = ("mean", "max", "mean_max")
+SHORTCUT_GAIN = 10.0
 ATTENTION_GAIN = 10.0  # softmax(10 x) of a [-1, 1] blob image: the peak outweighs the rest
 
 
@@ -163,6 +164,19 @@ def check_inputs(images: torch.Tensor, plucker: torch.Tensor) -> None:
         raise ValueError("images or plucker contain NaN or inf")
 
 
+def axes_to_matrix(axes: torch.Tensor) -> torch.Tensor:
+    """(..., 6) = (e_x, e_z) -> rotation (..., 3, 3) by Gram-Schmidt, e_z kept exactly.
+
+    The 6-D rotation of Zhou et al. with the columns action images encode: both layouts
+    place their two extra points along e_x and e_z, so the head's points give these two
+    linearly (e_y would need a cross product).
+    """
+    # Gram-Schmidt fails only on exactly collinear columns; a tiny nudge avoids that.
+    nudge = torch.tensor([0.0, 0, 1, 1, 0, 0], dtype=axes.dtype, device=axes.device)  # e_z, e_x
+    m = rot6d_to_matrix(torch.cat([axes[..., 3:], axes[..., :3]], -1) + 1e-6 * nudge)
+    return m[..., [1, 2, 0]]  # columns (e_z, e_x, e_z x e_x = e_y) -> (e_x, e_y, e_z)
+
+
 def intersect_rays(rays: torch.Tensor, ridge: float = 1e-4) -> torch.Tensor:
     """Least-squares intersection (B, T, K, 3) of the pooled rays (B, V, T, K, 6) of V views.
 
@@ -195,23 +209,33 @@ class ActionHead(nn.Module):
         # start as sharp softmaxes of the red, green and blue channels (the three encoded
         # points), so pooled rays are informative from step 0 instead of after the CNN
         # has learned to find the blobs.
-        self.attention = nn.Conv2d(2 * w + 3, K, 1)
+        self.attention = nn.Conv2d(2 * w, K, 1)
+        self.image_gain = nn.Conv2d(3, K, 1, bias=False)
         with torch.no_grad():
+            self.image_gain.weight.zero_()
             for k in range(min(3, K)):
-                self.attention.weight[k, 2 * w + k] += ATTENTION_GAIN
-        # Per keypoint: pooled features, pooled ray (6), pooled pixel coordinates (2);
-        # plus globally averaged features (the gripper is the whole blue background).
-        self.view_mlp = nn.Sequential(nn.Linear(K * (2 * w + 8) + 2 * w, D), nn.SiLU(), nn.Linear(D, D))  # fmt: skip
+                self.image_gain.weight[k, k] = ATTENTION_GAIN
+        # Per keypoint: pooled features, pooled ray (6), pooled pixel coordinates (2); plus
+        # globally averaged features and image (the gripper is the blue background level).
+        self.view_mlp = nn.Sequential(nn.Linear(K * (2 * w + 8) + 2 * w + 3, D), nn.SiLU(), nn.Linear(D, D))  # fmt: skip
         fused = 2 * D if cfg.fusion == "mean_max" else D
         k = cfg.temporal_kernel
         self.temporal = nn.Conv1d(fused, D, k, padding=k // 2, padding_mode="replicate")
         tri = 3 * K if cfg.triangulate else 0  # the K intersected points, normalised
         self.out = nn.Sequential(nn.Linear(D + tri, D), nn.SiLU(), nn.Linear(D, OUTPUTS))
+        # A linear shortcut from the points' offsets to point 0 (in 0.1 m units, the
+        # encoded axis length) and the views' mean colour: rotation and gripper are
+        # nearly linear in these. Zero at first; the input gain acts as a 10x learning
+        # rate for this one layer, which Adam would otherwise need ~1000 steps for.
+        self.shortcut = nn.Linear(tri + 3, OUTPUTS) if cfg.triangulate else None
+        if self.shortcut is not None:
+            nn.init.zeros_(self.shortcut.weight)
+            nn.init.zeros_(self.shortcut.bias)
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.ones(1))
 
     def forward(self, images: torch.Tensor, plucker: torch.Tensor) -> torch.Tensor:
-        """Raw outputs (B, T, 10): normalised position (3), 6-D rotation (6), gripper (1).
+        """Raw outputs (B, T, 10): normalised position (3), rotation axes e_x, e_z (6), gripper (1).
 
         Args:
             images: (B, V, T, H, W, 3) action images in [-1, 1].
@@ -226,15 +250,22 @@ class ActionHead(nn.Module):
         full = F.interpolate(rays, size=(H, W), mode="bilinear", align_corners=False)
         feat = self.trunk(torch.cat([x, full], 1))  # (N, 2w, h', w')
         hf, wf = feat.shape[-2:]
-        small_x = F.adaptive_avg_pool2d(x, (hf, wf))  # (N, 3, h', w')
-        att = self.attention(torch.cat([feat, small_x], 1)).flatten(2).softmax(-1)  # (N, K, h'*w')
-        small = F.adaptive_avg_pool2d(full, (hf, wf)).flatten(2)  # (N, 6, h'*w')
-        ys = torch.linspace(-1 + 1 / hf, 1 - 1 / hf, hf, dtype=x.dtype, device=x.device)
-        xs = torch.linspace(-1 + 1 / wf, 1 - 1 / wf, wf, dtype=x.dtype, device=x.device)
-        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).reshape(1, 2, hf * wf)
-        maps = torch.cat([feat.flatten(2), small, grid.expand(len(x), 2, hf * wf)], 1)  # (N, C, h'w')  # fmt: skip
-        pooled = att @ maps.transpose(1, 2)  # (N, K, C)
-        v = torch.cat([pooled.flatten(1), feat.mean((2, 3))], 1)  # (N, K*C + 2w)
+        # Attention at full resolution (the features' logits upsampled, plus the image),
+        # so the pooled rays are not limited to the feature grid's 4-pixel cells.
+        logits = F.interpolate(
+            self.attention(feat), size=(H, W), mode="bilinear"
+        ) + self.image_gain(x)
+        att = logits.flatten(2).softmax(-1)  # (N, K, H*W)
+        ys = torch.linspace(-1 + 1 / H, 1 - 1 / H, H, dtype=x.dtype, device=x.device)
+        xs = torch.linspace(-1 + 1 / W, 1 - 1 / W, W, dtype=x.dtype, device=x.device)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).reshape(1, 2, H * W)
+        geo = torch.cat([full.flatten(2), grid.expand(len(x), 2, H * W)], 1)  # (N, 8, H*W)
+        # The same weights summed over each feature cell pool the features.
+        att_small = F.adaptive_avg_pool2d(att.unflatten(2, (H, W)), (hf, wf)).flatten(2) * (H * W / (hf * wf))  # (N, K, h'*w')  # fmt: skip
+        pooled = torch.cat([att_small @ feat.flatten(2).transpose(1, 2), att @ geo.transpose(1, 2)], -1)  # (N, K, 2w + 8)  # fmt: skip
+        v = torch.cat(
+            [pooled.flatten(1), feat.mean((2, 3)), x.mean((2, 3))], 1
+        )  # (N, K*C + 2w + 3)
         v = self.view_mlp(v).reshape(B, V, T, -1)  # (N, D) -> (B, V, T, D)
         both = {"mean": v.mean(1), "max": v.amax(1)}  # (B, T, D) each; views are a set
         f = self.config.fusion
@@ -244,18 +275,20 @@ class ActionHead(nn.Module):
             return self.out(h)  # (B, T, 10)
         K = self.config.keypoints
         pooled_rays = pooled[..., -8:-2].reshape(B, V, T, K, 6)  # (N, K, 6) -> (B, V, T, K, 6)
-        points = intersect_rays(pooled_rays) - self.position_mean  # (B, T, K, 3)
-        points = points / self.position_scale
+        metres = intersect_rays(pooled_rays)  # (B, T, K, 3)
+        points = (metres - self.position_mean) / self.position_scale
         raw = self.out(torch.cat([h, points.flatten(2)], -1))  # (B, T, 10)
+        # A point seen by fewer than two views lands anywhere: bound its offset.
+        offsets = ((metres - metres[..., :1, :]) / 0.1).clamp(-3.0, 3.0).flatten(2)  # (B, T, 3K)
+        colour = x.mean((2, 3)).reshape(B, V, T, 3).mean(1)  # (N, 3) -> (B, V, T, 3) -> (B, T, 3)
+        raw = raw + self.shortcut(SHORTCUT_GAIN * torch.cat([offsets, colour], -1))
         # Residual on the first point (attention starts on the red, position, blob).
         return raw + F.pad(points[..., 0, :], (0, OUTPUTS - 3))
 
     def decode_outputs(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw (B, T, 10) -> position (B, T, 3) reference frame, rotation (B, T, 3, 3), gripper (B, T)."""
         position = raw[..., :3] * self.position_scale + self.position_mean
-        # Gram-Schmidt fails only on exactly collinear columns; a tiny nudge avoids that.
-        d6 = raw[..., 3:9] + 1e-6 * torch.tensor([1.0, 0, 0, 0, 1, 0], dtype=raw.dtype, device=raw.device)  # fmt: skip
-        return position, rot6d_to_matrix(d6), raw[..., 9].clamp(0.0, 1.0)
+        return position, axes_to_matrix(raw[..., 3:9]), raw[..., 9].clamp(0.0, 1.0)
 
     @torch.no_grad()
     def predict(self, images, plucker, world_to_camera0):
@@ -288,18 +321,16 @@ class ActionHead(nn.Module):
         valid = batch["frame_valid"].to(raw.dtype)  # (B, T)
         target_pos = (pos - self.position_mean) / self.position_scale
 
-        # Huber in units of the position scale: quadratic for small errors, robust to
-        # the odd large one. Per frame: (B, T).
-        def huber(a, b):
-            return F.smooth_l1_loss(a, b, reduction="none", beta=0.05).reshape(*valid.shape, -1).sum(-1)  # fmt: skip
-
-        cfg = self.config
-        means = {
-            k: (huber(a, b) * valid).sum() / valid.sum().clamp_min(1.0)
-            for k, a, b in (("position", raw[..., :3], target_pos),
-                            ("rotation", raw[..., 3:9], matrix_to_rot6d(rot)),
-                            ("gripper", raw[..., 9], batch["gripper"]))
+        # Per frame (B, T). Pose: Huber in units of the position scale, quadratic for small
+        # errors and robust to the odd large one. Gripper: squared error, since an L1-like
+        # loss on a mostly 0/1 target pulls towards the majority value.
+        per_frame = {
+            "position": F.smooth_l1_loss(raw[..., :3], target_pos, reduction="none", beta=0.05).sum(-1),
+            "rotation": F.smooth_l1_loss(raw[..., 3:9], torch.cat([rot[..., 0], rot[..., 2]], -1), reduction="none", beta=0.05).sum(-1),
+            "gripper": (raw[..., 9] - batch["gripper"]) ** 2,
         }  # fmt: skip
+        cfg = self.config
+        means = {k: (e * valid).sum() / valid.sum().clamp_min(1.0) for k, e in per_frame.items()}
         total = means["position"] + cfg.rotation_weight * means["rotation"]
         total = total + cfg.gripper_weight * means["gripper"]
         return total, {k: float(m.detach()) for k, m in means.items()}
