@@ -1,22 +1,20 @@
 """Optional learned action head (paper Table 3, "w/ action head"; issue 6).
 
 A small network that reads the action images the world model generates for V views,
-together with each view's Plücker ray map, and regresses the 7-DoF action of every
-frame directly: position (3), rotation as 6-D (axes e_x and e_z), gripper (1).
-It is the learned alternative to the training-free geometric decoder
-(:func:`actionimages.codec.decoder.decode_action_images`), which needs no training and
-so transfers to any calibrated camera; the head must learn the geometry from data.
+each with its Plücker ray map, and regresses every frame's 7-DoF action: position (3),
+rotation as 6-D (axes e_x, e_z), gripper (1). The learned alternative to the
+training-free geometric decoder (:func:`actionimages.codec.decoder.decode_action_images`).
 
-Per view and frame, a shared CNN sees the image and the upsampled ray map (3 + 6
-channels); K spatial-softmax attention maps pool its features, the rays and the pixel
-coordinates into one vector per view. Views are fused by mean and max (any V), a
-temporal convolution mixes neighbouring frames, and an MLP gives the 10 numbers.
+Per view and frame a shared CNN sees image + upsampled ray map (3 + 6 channels); K
+spatial-softmax attention maps pool its features, the rays and the pixel coordinates.
+Views are fused by mean and max (any V), a temporal convolution mixes neighbouring
+frames, and an MLP gives the 10 numbers. With ``triangulate`` the K pooled rays are also
+intersected across views (a fixed least-squares step) and fed to the MLP.
 
-Frames: the Plücker maps are expressed in the camera frame of view 0 at frame 0, and
-the head sees nothing else about where the cameras are, so the pose it predicts is in
-that reference frame too (world coordinates are not observable from its input).
-:func:`reference_to_world` converts back with ``world_to_camera[0, 0]``, which is what
-:meth:`ActionHead.predict` returns, to compare with the decoder's world coordinates.
+Frames: the Plücker maps are in the camera frame of view 0 at frame 0 and the head sees
+nothing else about the cameras, so it predicts in that frame (world coordinates are not
+observable from its input); :meth:`ActionHead.predict` converts to world with
+``world_to_camera[0, 0]`` (:func:`reference_to_world`), as the decoder reports.
 """
 
 from __future__ import annotations
@@ -34,13 +32,16 @@ import torch.nn.functional as F
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
+from tqdm import tqdm
 
 from actionimages.data.atomic import atomic_write_bytes
 from actionimages.geometry.rotations import rot6d_to_matrix
+from actionimages.model.latent import PatchPCACodec
 
 OUTPUTS = 10  # position 3 + rotation 6 (e_x, e_z) + gripper 1
 FUSIONS = ("mean", "max", "mean_max")
 SHORTCUT_GAIN = 10.0
+AXIS_UNIT = 0.1  # metres: the codec's default axis length, the scale of the point offsets
 ATTENTION_GAIN = 10.0  # softmax(10 x) of a [-1, 1] blob image: the peak outweighs the rest
 
 
@@ -57,9 +58,8 @@ class ActionHeadConfig:
         lr, weight_decay: AdamW settings (cosine decay to 0 over the run).
         degrade_fraction: share of training clips sent through ``fit_action_head``'s codec.
         rotation_weight, gripper_weight: loss weights relative to position.
-        triangulate: intersect each keypoint's pooled rays across views (a fixed,
-            differentiable least-squares step) and give the points to the output MLP,
-            the position as a residual. False: the MLP alone must learn the geometry.
+        triangulate: intersect each keypoint's pooled rays across views (least squares) and
+            give the points to the MLP, the position as a residual. False: the MLP alone.
     """
 
     name: str = "custom"
@@ -76,10 +76,8 @@ class ActionHeadConfig:
     triangulate: bool = True
 
     def __post_init__(self) -> None:
-        if min(self.width, self.keypoints, self.hidden, self.temporal_kernel) < 1:
-            raise ValueError("width, keypoints, hidden and temporal_kernel must be >= 1")
-        if self.temporal_kernel % 2 == 0:
-            raise ValueError(f"temporal_kernel must be odd, got {self.temporal_kernel}")
+        if min(self.width, self.keypoints, self.hidden) < 1 or self.temporal_kernel % 2 == 0:
+            raise ValueError(f"width, keypoints, hidden must be >= 1 and temporal_kernel odd, got {self}")  # fmt: skip
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if not 0.0 <= self.degrade_fraction <= 1.0:
@@ -87,8 +85,7 @@ class ActionHeadConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ActionHeadConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
+        if unknown := set(d) - {f.name for f in dataclasses.fields(cls)}:
             raise ValueError(f"unknown ActionHeadConfig fields: {sorted(unknown)}")
         return cls(**d)
 
@@ -99,11 +96,11 @@ class ActionHeadConfig:
         return dataclasses.replace(PRESETS[name], **overrides)
 
     @classmethod
-    def debug(cls, **overrides: Any) -> ActionHeadConfig:
+    def debug(cls, **overrides: Any) -> ActionHeadConfig:  # tests: a few thousand weights
         return cls.preset("debug", **overrides)
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> ActionHeadConfig:
+    def tiny(cls, **overrides: Any) -> ActionHeadConfig:  # the benchmark's CPU head
         return cls.preset("tiny", **overrides)
 
 
@@ -121,20 +118,11 @@ def _rigid(world_to_camera0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def reference_to_world(position, rotation, world_to_camera0):
-    """Pose in the reference camera frame -> world.
-
-    Args:
-        position: (..., T, 3) and rotation: (..., T, 3, 3) in the camera frame given by
-            world_to_camera0: (..., 4, 4) (the sampler's ``world_to_camera[0, 0]``).
-
-    Returns:
-        position (..., T, 3) and rotation (..., T, 3, 3) in world coordinates.
-    """
+    """Pose (..., T, 3), (..., T, 3, 3) in the camera frame of world_to_camera0 (..., 4, 4)
+    (the sampler's ``world_to_camera[0, 0]``) -> the same pose in world coordinates."""
     R, t = _rigid(world_to_camera0)
     # x_cam = R x_world + t, so x_world = R^T (x_cam - t); in row-vector form (x - t) @ R.
-    world_pos = (position - t[..., None, :]) @ R
-    world_rot = R.transpose(-1, -2)[..., None, :, :] @ rotation
-    return world_pos, world_rot
+    return (position - t[..., None, :]) @ R, R.transpose(-1, -2)[..., None, :, :] @ rotation
 
 
 def world_to_reference(position, rotation, world_to_camera0):
@@ -149,17 +137,15 @@ def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 def check_inputs(images: torch.Tensor, plucker: torch.Tensor) -> None:
     """ValueError unless images (B, V, T, H, W, 3) and plucker (B, V, T, h, w, 6) match."""
-    if images.ndim != 6 or images.shape[-1] != 3:
-        raise ValueError(f"images must have shape (B, V, T, H, W, 3), got {tuple(images.shape)}")
-    if plucker.ndim != 6 or plucker.shape[-1] != 6:
-        raise ValueError(f"plucker must have shape (B, V, T, h, w, 6), got {tuple(plucker.shape)}")
     shapes = f"images {tuple(images.shape)}, plucker {tuple(plucker.shape)}"
+    if images.ndim != 6 or images.shape[-1] != 3 or plucker.ndim != 6 or plucker.shape[-1] != 6:
+        raise ValueError(f"need images (B, V, T, H, W, 3) and plucker (B, V, T, h, w, 6), got {shapes}")  # fmt: skip
     if images.shape[:3] != plucker.shape[:3]:
         raise ValueError(f"images and plucker must agree on (B, V, T), got {shapes}")
     if min(images.shape) == 0 or plucker.shape[3] > images.shape[3] or plucker.shape[4] > images.shape[4]:  # fmt: skip
         raise ValueError(f"need non-empty images at least as large as the ray maps, got {shapes}")
     if not (images.is_floating_point() and plucker.is_floating_point()):
-        raise ValueError("images and plucker must be floating point")
+        raise ValueError(f"images and plucker must be floating point, got {images.dtype}, {plucker.dtype}")  # fmt: skip
     if not (torch.isfinite(images).all() and torch.isfinite(plucker).all()):
         raise ValueError("images or plucker contain NaN or inf")
 
@@ -167,10 +153,8 @@ def check_inputs(images: torch.Tensor, plucker: torch.Tensor) -> None:
 def axes_to_matrix(axes: torch.Tensor) -> torch.Tensor:
     """(..., 6) = (e_x, e_z) -> rotation (..., 3, 3) by Gram-Schmidt, e_z kept exactly.
 
-    The 6-D rotation of Zhou et al. with the columns action images encode: both layouts
-    place their two extra points along e_x and e_z, so the head's points give these two
-    linearly (e_y would need a cross product).
-    """
+    Zhou et al.'s 6-D rotation with the columns action images encode: both layouts put their
+    extra points along e_x and e_z, which the points give linearly (e_y needs a cross product)."""
     # Gram-Schmidt fails only on exactly collinear columns; a tiny nudge avoids that.
     nudge = torch.tensor([0.0, 0, 1, 1, 0, 0], dtype=axes.dtype, device=axes.device)  # e_z, e_x
     m = rot6d_to_matrix(torch.cat([axes[..., 3:], axes[..., :3]], -1) + 1e-6 * nudge)
@@ -180,10 +164,9 @@ def axes_to_matrix(axes: torch.Tensor) -> torch.Tensor:
 def intersect_rays(rays: torch.Tensor, ridge: float = 1e-4) -> torch.Tensor:
     """Least-squares intersection (B, T, K, 3) of the pooled rays (B, V, T, K, 6) of V views.
 
-    An attention-weighted mean of one camera's Plücker vectors (d, c x d) is (d', c x d')
-    with d' the mean direction: a ray of the same camera once scaled to unit d. The
-    ridge keeps parallel rays (or V = 1) finite, pulling towards the reference origin.
-    """
+    A weighted mean of one camera's Plücker vectors (d, c x d) is (d', c x d'), d' the mean
+    direction: a ray of that camera once scaled to unit d. The ridge keeps parallel rays
+    (or V = 1) finite, pulling towards the reference origin."""
     n = rays[..., :3].norm(dim=-1, keepdim=True).clamp_min(1e-6)
     d, m = rays[..., :3] / n, rays[..., 3:] / n
     foot = torch.linalg.cross(d, m, dim=-1)  # closest point of each ray to the origin
@@ -195,9 +178,8 @@ def intersect_rays(rays: torch.Tensor, ridge: float = 1e-4) -> torch.Tensor:
 class ActionHead(nn.Module):
     """Action images + ray maps of V views -> per-frame 7-DoF actions (see module docstring).
 
-    Buffers ``position_mean`` (3,) and ``position_scale`` (1,) normalise the regressed
-    position (metres, reference frame); :func:`fit_action_head` sets them from data.
-    """
+    Buffers ``position_mean`` (3,), ``position_scale`` (1,): the position's normalisation
+    (metres, reference frame), set from data by :func:`fit_action_head`."""
 
     def __init__(self, config: ActionHeadConfig | None = None):
         super().__init__()
@@ -205,56 +187,44 @@ class ActionHead(nn.Module):
         w, K, D = cfg.width, cfg.keypoints, cfg.hidden
         # 9 input channels: RGB + 6 Plücker; two stride-2 stages, H x W -> H/4 x W/4.
         self.trunk = nn.Sequential(_conv(9, w, 2), _conv(w, w, 1), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 1))  # fmt: skip
-        # Attention logits from the features and the image itself; the first three maps
-        # start as sharp softmaxes of the red, green and blue channels (the three encoded
-        # points), so pooled rays are informative from step 0 instead of after the CNN
-        # has learned to find the blobs.
+        # Attention logits from the features and the image; maps 0-2 start as sharp softmaxes
+        # of the red, green, blue channels (the encoded points), so the pooled rays mean
+        # something from step 0, not only once the CNN has learned to find the blobs.
         self.attention = nn.Conv2d(2 * w, K, 1)
         self.image_gain = nn.Conv2d(3, K, 1, bias=False)
-        with torch.no_grad():
-            self.image_gain.weight.zero_()
-            for k in range(min(3, K)):
-                self.image_gain.weight[k, k] = ATTENTION_GAIN
-        # Per keypoint: pooled features, pooled ray (6), pooled pixel coordinates (2); plus
-        # globally averaged features and image (the gripper is the blue background level).
+        nn.init.zeros_(self.image_gain.weight)
+        with torch.no_grad():  # weight (K, 3, 1, 1): map k <- channel k for k < 3
+            self.image_gain.weight[range(min(3, K)), range(min(3, K))] = ATTENTION_GAIN
+        # Per keypoint: pooled features, ray (6), pixel coordinates (2); plus the mean features
+        # and colour (the gripper is the blue background level).
         self.view_mlp = nn.Sequential(nn.Linear(K * (2 * w + 8) + 2 * w + 3, D), nn.SiLU(), nn.Linear(D, D))  # fmt: skip
-        fused = 2 * D if cfg.fusion == "mean_max" else D
-        k = cfg.temporal_kernel
+        k, fused = cfg.temporal_kernel, 2 * D if cfg.fusion == "mean_max" else D
         self.temporal = nn.Conv1d(fused, D, k, padding=k // 2, padding_mode="replicate")
         tri = 3 * K if cfg.triangulate else 0  # the K intersected points, normalised
         self.out = nn.Sequential(nn.Linear(D + tri, D), nn.SiLU(), nn.Linear(D, OUTPUTS))
-        # A linear shortcut from the points' offsets to point 0 (in 0.1 m units, the
-        # encoded axis length) and the views' mean colour: rotation and gripper are
-        # nearly linear in these. Zero at first; the input gain acts as a 10x learning
-        # rate for this one layer, which Adam would otherwise need ~1000 steps for.
+        # Linear shortcut from the points' offsets to point 0 (0.1 m units, the encoded axis
+        # length) and the views' mean colour, in which rotation and gripper are nearly
+        # linear. Zero at first; its input gain is a 10x learning rate for this layer.
         self.shortcut = nn.Linear(tri + 3, OUTPUTS) if cfg.triangulate else None
-        if self.shortcut is not None:
-            nn.init.zeros_(self.shortcut.weight)
-            nn.init.zeros_(self.shortcut.bias)
+        for p in self.shortcut.parameters() if cfg.triangulate else ():
+            nn.init.zeros_(p)
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.ones(1))
 
     def forward(self, images: torch.Tensor, plucker: torch.Tensor) -> torch.Tensor:
-        """Raw outputs (B, T, 10): normalised position (3), rotation axes e_x, e_z (6), gripper (1).
-
-        Args:
-            images: (B, V, T, H, W, 3) action images in [-1, 1].
-            plucker: (B, V, T, h, w, 6) rays in the frame of view 0 at frame 0.
-        """
+        """images (B, V, T, H, W, 3) in [-1, 1], plucker (B, V, T, h, w, 6) in the frame of view 0
+        at frame 0 -> raw (B, T, 10): normalised position, axes e_x and e_z, gripper."""
         check_inputs(images, plucker)
         B, V, T, H, W, _ = images.shape
         x = images.reshape(B * V * T, H, W, 3).permute(0, 3, 1, 2)  # (N, 3, H, W)
         rays = plucker.reshape(B * V * T, *plucker.shape[3:]).permute(0, 3, 1, 2).to(x.dtype)  # (N, 6, h, w)  # fmt: skip
-        # Plücker values sit at block centres: bilinear with align_corners=False puts them
-        # back at the right pixels.
+        # Plücker values sit at block centres: bilinear, align_corners=False restores them.
         full = F.interpolate(rays, size=(H, W), mode="bilinear", align_corners=False)
         feat = self.trunk(torch.cat([x, full], 1))  # (N, 2w, h', w')
         hf, wf = feat.shape[-2:]
-        # Attention at full resolution (the features' logits upsampled, plus the image),
-        # so the pooled rays are not limited to the feature grid's 4-pixel cells.
-        logits = F.interpolate(
-            self.attention(feat), size=(H, W), mode="bilinear"
-        ) + self.image_gain(x)
+        # Attention at full resolution (upsampled feature logits + image), so the pooled
+        # rays are not limited to the feature grid's 4-pixel cells.
+        logits = F.interpolate(self.attention(feat), size=(H, W), mode="bilinear") + self.image_gain(x)  # fmt: skip
         att = logits.flatten(2).softmax(-1)  # (N, K, H*W)
         ys = torch.linspace(-1 + 1 / H, 1 - 1 / H, H, dtype=x.dtype, device=x.device)
         xs = torch.linspace(-1 + 1 / W, 1 - 1 / W, W, dtype=x.dtype, device=x.device)
@@ -263,9 +233,7 @@ class ActionHead(nn.Module):
         # The same weights summed over each feature cell pool the features.
         att_small = F.adaptive_avg_pool2d(att.unflatten(2, (H, W)), (hf, wf)).flatten(2) * (H * W / (hf * wf))  # (N, K, h'*w')  # fmt: skip
         pooled = torch.cat([att_small @ feat.flatten(2).transpose(1, 2), att @ geo.transpose(1, 2)], -1)  # (N, K, 2w + 8)  # fmt: skip
-        v = torch.cat(
-            [pooled.flatten(1), feat.mean((2, 3)), x.mean((2, 3))], 1
-        )  # (N, K*C + 2w + 3)
+        v = torch.cat([pooled.flatten(1), feat.mean((2, 3)), x.mean((2, 3))], 1)  # (N, K*C + 2w + 3)  # fmt: skip
         v = self.view_mlp(v).reshape(B, V, T, -1)  # (N, D) -> (B, V, T, D)
         both = {"mean": v.mean(1), "max": v.amax(1)}  # (B, T, D) each; views are a set
         f = self.config.fusion
@@ -279,7 +247,9 @@ class ActionHead(nn.Module):
         points = (metres - self.position_mean) / self.position_scale
         raw = self.out(torch.cat([h, points.flatten(2)], -1))  # (B, T, 10)
         # A point seen by fewer than two views lands anywhere: bound its offset.
-        offsets = ((metres - metres[..., :1, :]) / 0.1).clamp(-3.0, 3.0).flatten(2)  # (B, T, 3K)
+        offsets = (
+            ((metres - metres[..., :1, :]) / AXIS_UNIT).clamp(-3.0, 3.0).flatten(2)
+        )  # (B, T, 3K)
         colour = x.mean((2, 3)).reshape(B, V, T, 3).mean(1)  # (N, 3) -> (B, V, T, 3) -> (B, T, 3)
         raw = raw + self.shortcut(SHORTCUT_GAIN * torch.cat([offsets, colour], -1))
         # Residual on the first point (attention starts on the red, position, blob).
@@ -292,15 +262,9 @@ class ActionHead(nn.Module):
 
     @torch.no_grad()
     def predict(self, images, plucker, world_to_camera0):
-        """World-frame actions, comparable with the geometric decoder's output.
-
-        Args:
-            images: (B, V, T, H, W, 3) in [-1, 1]; plucker: (B, V, T, h, w, 6);
-            world_to_camera0: (B, 4, 4), the ray maps' reference (view 0, frame 0).
-
-        Returns:
-            position (B, T, 3) metres in world, rotation (B, T, 3, 3), gripper (B, T).
-        """
+        """World-frame actions like the geometric decoder's: images (B, V, T, H, W, 3) in
+        [-1, 1], plucker (B, V, T, h, w, 6), world_to_camera0 (B, 4, 4) of view 0 at frame 0
+        -> position (B, T, 3) metres in world, rotation (B, T, 3, 3), gripper (B, T)."""
         E = torch.as_tensor(world_to_camera0)
         if E.shape != (images.shape[0], 4, 4):
             raise ValueError(f"world_to_camera0 must have shape ({images.shape[0]}, 4, 4), got {tuple(E.shape)}")  # fmt: skip
@@ -315,38 +279,28 @@ class ActionHead(nn.Module):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss on a collated batch with the sampler's keys (see :func:`collate`)."""
         raw = self(batch["actions"], batch["plucker"])  # (B, T, 10)
-        pos, rot = world_to_reference(
-            batch["position"], batch["rotation"], batch["world_to_camera"][:, 0, 0]
-        )
+        pos, rot = world_to_reference(batch["position"], batch["rotation"], batch["world_to_camera"][:, 0, 0])  # fmt: skip
         valid = batch["frame_valid"].to(raw.dtype)  # (B, T)
         target_pos = (pos - self.position_mean) / self.position_scale
 
-        # Per frame (B, T). Pose: Huber in units of the position scale, quadratic for small
-        # errors and robust to the odd large one. Gripper: squared error, since an L1-like
-        # loss on a mostly 0/1 target pulls towards the majority value.
+        # Per frame (B, T). Pose: Huber (position-scale units), robust to the odd large error.
+        # Gripper: squared error; an L1-like loss on a 0/1 target learns the majority value.
         per_frame = {
             "position": F.smooth_l1_loss(raw[..., :3], target_pos, reduction="none", beta=0.05).sum(-1),
             "rotation": F.smooth_l1_loss(raw[..., 3:9], torch.cat([rot[..., 0], rot[..., 2]], -1), reduction="none", beta=0.05).sum(-1),
             "gripper": (raw[..., 9] - batch["gripper"]) ** 2,
         }  # fmt: skip
-        cfg = self.config
         means = {k: (e * valid).sum() / valid.sum().clamp_min(1.0) for k, e in per_frame.items()}
-        total = means["position"] + cfg.rotation_weight * means["rotation"]
-        total = total + cfg.gripper_weight * means["gripper"]
+        cfg = self.config
+        total = means["position"] + cfg.rotation_weight * means["rotation"] + cfg.gripper_weight * means["gripper"]  # fmt: skip
         return total, {k: float(m.detach()) for k, m in means.items()}
 
     def save(self, out: str | Path, training: dict[str, Any] | None = None) -> None:
         """Write ``out/model.safetensors`` and ``out/config.json``, each atomically."""
         out = Path(out)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic_write_bytes(
-            out / "model.safetensors", save_safetensors(tensors, metadata={"format": "pt"})
-        )
-        meta = {
-            "kind": "action_head",
-            "config": dataclasses.asdict(self.config),
-            "training": training or {},
-        }
+        atomic_write_bytes(out / "model.safetensors", save_safetensors(tensors, metadata={"format": "pt"}))  # fmt: skip
+        meta = {"kind": "action_head", "config": dataclasses.asdict(self.config), "training": training or {}}  # fmt: skip
         atomic_write_bytes(out / "config.json", json.dumps(meta, indent=2).encode())
 
     @classmethod
@@ -364,15 +318,12 @@ class ActionHead(nn.Module):
         return head
 
 
-# --- training ---------------------------------------------------------------------------
-BATCH_KEYS = ("actions", "plucker", "world_to_camera", "position", "rotation", "gripper")
-
-
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack sampler items into a batch: actions (B, V, T, H, W, 3), plucker (B, V, T, h, w, 6),
     world_to_camera (B, V, T, 4, 4), position (B, T, 3), rotation (B, T, 3, 3), gripper and
     frame_valid (B, T). Frames of clips without actions count as invalid."""
-    batch = {k: torch.stack([it[k] for it in items]).float() for k in BATCH_KEYS}
+    keys = ("actions", "plucker", "world_to_camera", "position", "rotation", "gripper")
+    batch = {k: torch.stack([it[k] for it in items]).float() for k in keys}
     has_actions = torch.stack([it["tasks"][0] for it in items])  # (B,) joint task allowed
     batch["frame_valid"] = torch.stack([it["frame_valid"] for it in items]) & has_actions[:, None]
     return batch
@@ -387,34 +338,20 @@ def codec_round_trip(codec: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return y.permute(0, 2, 3, 4, 1).reshape(B, V, T, H, W, 3).to(images.dtype)
 
 
-def fit_action_head(
-    config: ActionHeadConfig,
-    data_dirs: Sequence[str | Path],
-    out: str | Path,
-    steps: int,
-    batch_size: int = 8,
-    seed: int = 0,
-    degrade: str | Path | nn.Module | None = None,
-    *,
-    clip=None,
-    progress: bool = True,
-) -> tuple[ActionHead, list[float]]:
+def fit_action_head(config: ActionHeadConfig, data_dirs: Sequence[str | Path], out: str | Path,
+                    steps: int, batch_size: int = 8, seed: int = 0,
+                    degrade: str | Path | nn.Module | None = None, *, clip=None,
+                    progress: bool = True) -> tuple[ActionHead, list[float]]:  # fmt: skip
     """Train a head on ground-truth action images of ``data_dirs`` and save it to ``out``.
 
-    Args:
-        degrade: a latent codec (or a ``PatchPCACodec`` file) to round-trip a share
-            ``config.degrade_fraction`` of the clips through, so the head also sees the
-            blur and ringing of images that came out of the world model's latent space.
-        clip: ``ClipConfig`` of the clips (default ``ClipConfig.debug()``: 2 views x 9
-            frames at 64 x 64); its seed and length are set from ``seed`` and ``steps``.
-
-    Returns:
-        The trained head (eval mode) and the loss of every step.
+    ``degrade``: a latent codec (or ``PatchPCACodec`` file) that a share
+    ``config.degrade_fraction`` of the clips is round-tripped through, so the head also
+    sees the blur and ringing of images that came out of the world model's latents.
+    ``clip``: ``ClipConfig`` (default ``ClipConfig.debug()``: 2 views x 9 frames at 64 x 64);
+    its seed and length are set from ``seed`` and ``steps``. Returns the head (eval mode)
+    and the loss of every step.
     """
-    from tqdm import tqdm
-
-    from actionimages.data.sampler import ClipConfig, ClipSampler
-    from actionimages.model.latent import PatchPCACodec
+    from actionimages.data.sampler import ClipConfig, ClipSampler  # lazy: video readers
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
@@ -428,9 +365,8 @@ def fit_action_head(
     # distance in metres, the mean saves the output bias a long walk to ~1 m depth.
     pos, _ = world_to_reference(first["position"], first["rotation"], first["world_to_camera"][:, 0, 0])  # fmt: skip
     pos = pos[first["frame_valid"]]  # (N, 3)
-    if len(pos):
-        head.position_mean.copy_(pos.mean(0))
-        head.position_scale.fill_(float(pos.std(0, correction=0).norm().clamp_min(0.01)))
+    head.position_mean.copy_(pos.mean(0) if len(pos) else head.position_mean)
+    head.position_scale.fill_(float(pos.std(0, correction=0).norm().clamp_min(0.01)) if len(pos) else 1.0)  # fmt: skip
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = min(50, max(1, steps // 10))
 
@@ -441,7 +377,6 @@ def fit_action_head(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     coins = torch.Generator().manual_seed(seed + 1)
     losses: list[float] = []
-    head.train()
     bar = tqdm(range(steps), desc="action head", disable=not progress, mininterval=5)
     for step in bar:
         batch = first if step == 0 else collate([sampler[step * batch_size + i] for i in range(batch_size)])  # fmt: skip
@@ -459,10 +394,7 @@ def fit_action_head(
         bar.set_postfix(loss=f"{losses[-1]:.4f}", **{k: f"{v:.3f}" for k, v in parts.items()})
     head.eval()
     degrade_name = type(degrade).__name__ if isinstance(degrade, nn.Module) else degrade
-    training = {
-        "data": [str(d) for d in data_dirs], "steps": steps, "batch_size": batch_size,
-        "seed": seed, "degrade": None if degrade_name is None else str(degrade_name),
-        "clip": dataclasses.asdict(clip), "final_loss": losses[-1],
-    }  # fmt: skip
-    head.save(out, training)
+    head.save(out, {"data": [str(d) for d in data_dirs], "steps": steps, "batch_size": batch_size,
+                    "seed": seed, "degrade": None if degrade is None else str(degrade_name),
+                    "clip": dataclasses.asdict(clip), "final_loss": losses[-1]})  # fmt: skip
     return head, losses
