@@ -391,7 +391,7 @@ def fit_action_head(config: ActionHeadConfig, data_dirs: Sequence[str | Path], o
         opt.step()
         sched.step()
         losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", **{k: f"{v:.3f}" for k, v in parts.items()})
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", **{k: f"{v:.3f}" for k, v in parts.items()}, refresh=False)  # fmt: skip
     head.eval()
     degrade_name = type(degrade).__name__ if isinstance(degrade, nn.Module) else degrade
     head.save(out, {"data": [str(d) for d in data_dirs], "steps": steps, "batch_size": batch_size,
