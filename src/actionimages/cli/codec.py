@@ -1,4 +1,4 @@
-"""``actionimages demo`` and ``actionimages codec ...``: the action-image codec from the shell."""
+"""``actionimages codec-demo``: the action-image codec round trip on the RLBench sample."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo",
-        help="main job on the built-in default: RLBench sample -> action images -> decoded actions",
+        "codec-demo",
+        help="codec round trip: RLBench sample -> action images -> decoded actions",
     )
     p.add_argument(
         "--rlbench", type=Path, default=None, help="RLBench task folder or episode folder"
     )
-    p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
+    p.add_argument("--out", type=Path, default=Path("outputs/codec-demo"), help="output folder")
     p.add_argument("--size", type=int, default=128, help="action-image size in pixels")
     p.set_defaults(func=_run_demo)
 

@@ -13,12 +13,13 @@ import sys
 from actionimages.cli import baselines as baselines_cli
 from actionimages.cli import codec as codec_cli
 from actionimages.cli import data as data_cli
+from actionimages.cli import demo as demo_cli
 from actionimages.cli import infer as infer_cli
 from actionimages.cli import sim as sim_cli
 from actionimages.cli import train as train_cli
 
 # Command groups, in the order --help shows them.
-GROUPS = [codec_cli, data_cli, sim_cli, train_cli, infer_cli, baselines_cli]
+GROUPS = [demo_cli, codec_cli, data_cli, sim_cli, train_cli, infer_cli, baselines_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

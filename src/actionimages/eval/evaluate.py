@@ -43,6 +43,7 @@ class ModelEvalConfig:
     image_size: int = 64
     videos_per_task: int = 1
     metrics_episodes: int = 2  # held-out expert episodes per task for Tables 4-6 (0 = skip)
+    metrics_clips: int | None = None  # at most this many clips per episode (None = all)
     lpips_weights: str | None = None
     i3d_weights: str | None = None
     workers: int = 1
@@ -136,7 +137,11 @@ def generation_metrics(cfg: ModelEvalConfig, tasks) -> dict:
     from tqdm import tqdm
 
     eps = heldout_episodes(tasks, cfg.policy.views, cfg.image_size, cfg.metrics_episodes)
-    clips = [c for ep in eps for c in episode_clips(ep, cfg.policy.views, pipe.clip.num_frames)]
+    clips = [
+        c
+        for ep in eps
+        for c in episode_clips(ep, cfg.policy.views, pipe.clip.num_frames)[: cfg.metrics_clips]
+    ]
     for c in tqdm(clips, desc="generation metrics", unit="clip"):
         ev.add(c)
     return ev.summary() | {"episodes": len(eps)}
@@ -187,33 +192,37 @@ def success_table(rollouts: dict) -> list[str]:
     return lines
 
 
+def generation_tables(g: dict) -> list[str]:
+    """Tables 4-6 as markdown lines from the generation metrics dict."""
+    fmt = lambda k, scale=1.0, nd=3: f"{scale * g[k]:.{nd}f}" if k in g else "n/a"  # noqa: E731
+    return [
+        f"Metrics below: {g.get('clips', 0)} clips from {g.get('episodes', 0)} held-out expert episodes "
+        "(in-domain tasks), predicted frames only, at the model's resolution. LPIPS/FVD are n/a "
+        "unless their network weights were given.", "",
+        "## Video generation from the first frame (Table 4)", "",
+        "| PSNR (dB) | SSIM | LPIPS | FVD | action 3-D error (mm) | rotation (deg) | 2-D error (px) | undecodable |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {fmt('generate/psnr', nd=2)} | {fmt('generate/ssim')} | {fmt('generate/lpips')} | {fmt('generate/fvd', nd=1)} | "
+        f"{fmt('generate/pos_err_m', 1000, 1)} | {fmt('generate/rot_err_deg', nd=1)} | {fmt('generate/err_2d_px', nd=2)} | "
+        f"{fmt('generate/decode_failures', 100, 0)}% |", "",
+        "## Action-conditioned video generation (Table 5)", "",
+        "| PSNR (dB) | SSIM | LPIPS | FVD |", "|---:|---:|---:|---:|",
+        f"| {fmt('a2v/psnr', nd=2)} | {fmt('a2v/ssim')} | {fmt('a2v/lpips')} | {fmt('a2v/fvd', nd=1)} |", "",
+        "## Video-to-action labelling (Table 6)", "",
+        "| 3-D error (mm) | rotation (deg) | gripper | 2-D error (px) | TAP-Vid AJ | TAP-Vid <δ avg | occlusion acc. |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {fmt('label/pos_err_m', 1000, 1)} | {fmt('label/rot_err_deg', nd=1)} | {fmt('label/gripper_err')} | "
+        f"{fmt('label/err_2d_px', nd=2)} | {fmt('label/tapvid_average_jaccard')} | "
+        f"{fmt('label/tapvid_average_pts_within_thresh')} | {fmt('label/tapvid_occlusion_accuracy')} |", "",
+    ]  # fmt: skip
+
+
 def report_markdown(m: dict) -> str:
     lines = [f"# Evaluation of `{m['checkpoint']}` ({m['date']})", "",
              "## Success rate (paper Tables 2 and 3)", "",
              "Success rate (successes/episodes, Wilson 95% interval in %).", "",
              *success_table(m["rollouts"]), ""]  # fmt: skip
-    g = m.get("generation")
-    if g:
-        fmt = lambda k, scale=1.0, nd=3: f"{scale * g[k]:.{nd}f}" if k in g else "n/a"  # noqa: E731
-        lines += [
-            f"Metrics below: {g.get('clips', 0)} clips from {g.get('episodes', 0)} held-out expert episodes "
-            "(in-domain tasks), predicted frames only, at the model's resolution. LPIPS/FVD are n/a "
-            "unless their network weights were given.", "",
-            "## Video generation from the first frame (Table 4)", "",
-            "| PSNR (dB) | SSIM | LPIPS | FVD | action 3-D error (mm) | rotation (deg) | 2-D error (px) | undecodable |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {fmt('generate/psnr', nd=2)} | {fmt('generate/ssim')} | {fmt('generate/lpips')} | {fmt('generate/fvd', nd=1)} | "
-            f"{fmt('generate/pos_err_m', 1000, 1)} | {fmt('generate/rot_err_deg', nd=1)} | {fmt('generate/err_2d_px', nd=2)} | "
-            f"{fmt('generate/decode_failures', 100, 0)}% |", "",
-            "## Action-conditioned video generation (Table 5)", "",
-            "| PSNR (dB) | SSIM | LPIPS | FVD |", "|---:|---:|---:|---:|",
-            f"| {fmt('a2v/psnr', nd=2)} | {fmt('a2v/ssim')} | {fmt('a2v/lpips')} | {fmt('a2v/fvd', nd=1)} |", "",
-            "## Video-to-action labelling (Table 6)", "",
-            "| 3-D error (mm) | rotation (deg) | gripper | 2-D error (px) | TAP-Vid AJ | TAP-Vid <δ avg | occlusion acc. |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {fmt('label/pos_err_m', 1000, 1)} | {fmt('label/rot_err_deg', nd=1)} | {fmt('label/gripper_err')} | "
-            f"{fmt('label/err_2d_px', nd=2)} | {fmt('label/tapvid_average_jaccard')} | "
-            f"{fmt('label/tapvid_average_pts_within_thresh')} | {fmt('label/tapvid_occlusion_accuracy')} |", "",
-        ]  # fmt: skip
+    if m.get("generation"):
+        lines += generation_tables(m["generation"])
     lines.append(f"Total time: {m['seconds']:.0f} s.")
     return "\n".join(lines) + "\n"

@@ -89,3 +89,45 @@ def load_world_action_model(
     )
     wam = WorldActionModel(mc, transformer, codec, text).to(device).eval()
     return wam, tc
+
+
+def export_model(run: str | Path, out: str | Path, use_ema: bool = True) -> Path:
+    """Write a shipped model folder (config.json, model.safetensors, codec.safetensors) from a run.
+
+    Only what inference needs is kept (EMA weights when present; no optimiser state), so a
+    tiny model is a few MB. Files are written to a temporary folder and renamed into place.
+    """
+    import os
+    import shutil
+
+    from safetensors.torch import save_file
+
+    folder, codec_file = resolve_model_folder(run)
+    info = json.loads((folder / "config.json").read_text())
+    weights = folder / (
+        "ema.safetensors"
+        if use_ema and (folder / "ema.safetensors").is_file()
+        else "model.safetensors"
+    )
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    state = {k: v.contiguous() for k, v in load_file(str(weights)).items()}
+    save_file(
+        state,
+        str(tmp / "model.safetensors"),
+        metadata={"source": str(weights), "step": str(info.get("step"))},
+    )
+    (tmp / "config.json").write_text(json.dumps({"step": info.get("step"), "model": info["model"],
+                                                 "train": info["train"], "weights": weights.name}, indent=2))  # fmt: skip
+    if codec_file.is_file():
+        shutil.copyfile(codec_file, tmp / "codec.safetensors")
+    if out.exists():  # keep anything else in an existing folder (e.g. its model card)
+        for f in out.iterdir():
+            if not (tmp / f.name).exists():
+                shutil.move(str(f), tmp / f.name)
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out

@@ -206,10 +206,9 @@ def policy_panel(policy: WorldActionPolicy, obs: dict) -> np.ndarray:
         gen = np.zeros_like(img)
         if step_plan is not None:
             at, plan, traj = step_plan
-            t = min(
-                policy.steps - at,
-                (plan.video if plan.video is not None else plan.actions).shape[1] - 1,
-            )
+            # obs is the frame before this step's action ran: plan frame (steps - 1 - at)
+            frames = (plan.video if plan.video is not None else plan.actions).shape[1]
+            t = min(max(policy.steps - 1 - at, 0), frames - 1)
             if plan.actions is not None:
                 act = (
                     _resize((plan.actions[i, t] * 255).astype(np.uint8), H, W).astype(np.float32)
