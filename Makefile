@@ -1,6 +1,11 @@
 # The README's two commands: `make demo` (main job) and `make test` (test suite).
 # Each sets up .venv/ itself on a fresh machine.
-.PHONY: venv demo test lint bench
+.PHONY: venv demo test lint bench data train-default baselines
+
+# The default model's training data (models/tiny/MODEL_CARD.md): expert demonstrations of
+# the 5 in-domain tasks, episode seeds 0..223 of the "train" split, 4 static views at 64x64.
+SIM_DATA = data/sim-train
+SIM_EPISODES = 224
 
 venv:
 	@bash tools/setup-venv.sh
@@ -18,3 +23,22 @@ lint: venv
 
 bench: venv
 	.venv/bin/python benchmarks/codec.py
+
+data: venv
+	.venv/bin/actionimages sim record --task all --episodes $(SIM_EPISODES) --out $(SIM_DATA) \
+		--cameras front,left_shoulder,right_shoulder,overhead --image-size 64 --video-codec h264
+
+# Reproduces models/tiny (about an hour on one CPU thread; resumes if interrupted).
+train-default: data
+	.venv/bin/actionimages train --preset tiny --data $(SIM_DATA) --output-dir runs/tiny
+	.venv/bin/actionimages export --run runs/tiny --out models/tiny
+
+# The two baselines of issue 7 on the same data and sample budget, then the side-by-side
+# evaluation (writes models/tiny/baselines.json, read by the demo's report).
+baselines: data
+	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
+		--codec-path models/tiny/codec.safetensors
+	.venv/bin/actionimages export --run runs/tiny-lowdim --out models/tiny-lowdim
+	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out models/bc-tiny --steps 1500 \
+		--batch-size 16 --preset tiny
+	.venv/bin/python benchmarks/baselines.py --episodes 10

@@ -44,3 +44,30 @@ def rlbench_episode_dirs() -> list[Path]:
     if not RLBENCH_ROOT.exists():
         pytest.skip(f"RLBench sample not found at {RLBENCH_ROOT} (set ACTIONIMAGES_RLBENCH)")
     return find_episodes(RLBENCH_ROOT)
+
+
+# --- a debug world-action-model checkpoint (policy, eval and demo tests) ---------------
+
+
+@pytest.fixture(scope="session")
+def sim_dataset(tmp_path_factory):
+    """2 recorded press_button episodes, 2 views at 64 x 64."""
+    from actionimages.cli.main import main
+
+    root = tmp_path_factory.mktemp("policy") / "sim"
+    args = ["sim", "record", "--task", "press_button", "--episodes", "2", "--out", str(root),
+            "--cameras", "front,left_shoulder", "--image-size", "64", "--video-codec", "h264", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def debug_checkpoint(sim_dataset, tmp_path_factory):
+    """A debug-preset run trained for 2 steps on ``sim_dataset``."""
+    from actionimages.cli.main import main
+
+    run = tmp_path_factory.mktemp("policy") / "run"
+    args = ["train", "--preset", "debug", "--data", str(sim_dataset), "--output-dir", str(run),
+            "--steps", "2", "--set", "save_every=2"]  # fmt: skip
+    assert main(args) == 0
+    return run

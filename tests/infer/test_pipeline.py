@@ -58,9 +58,10 @@ def test_visible_frames_are_kept_per_mode():
     pipe = WorldActionPipeline(debug_wam(), CLIP)  # random weights: only the held frames are exact
     enc = pipe.wam.encode_batch(batch)
     video, actions = unpack_clips(enc.latents, 2)
-    decode = lambda z: (
-        ((pipe.wam.codec.decode(z.flatten(0, 1)) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
-    )  # noqa: E731
+
+    def decode(z):
+        return ((pipe.wam.codec.decode(z.flatten(0, 1)) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
+
     cfg = SamplingConfig(steps=2)
     a2v = pipe(batch, "a2v", cfg)
     assert torch.allclose(a2v.actions[0], decode(actions), atol=1e-5)

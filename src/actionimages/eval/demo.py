@@ -38,6 +38,8 @@ class DemoConfig:
     workers: int = 2
     steps: int = 10  # denoising steps per plan
     replan_every: int = 4
+    tasks: tuple[str, ...] | None = None  # None: every in-domain task
+    max_steps: int | None = None  # None: each task's own limit (tests shorten it)
 
 
 def _strip(video: Path, out: Path, frames: int = 6) -> Path | None:
@@ -104,7 +106,13 @@ def run_demo(cfg: DemoConfig | None = None) -> dict:
     t0 = time.time()
     for split, n in (("in_domain", cfg.episodes), ("zero_shot_cameras", cfg.camera_episodes)):
         ec = ModelEvalConfig(
-            checkpoint=str(model), splits=(split,), episodes=n, policy=policy, workers=cfg.workers
+            checkpoint=str(model),
+            splits=(split,),
+            episodes=n,
+            policy=policy,
+            workers=cfg.workers,
+            tasks=cfg.tasks,
+            max_steps=cfg.max_steps,
         )
         print(
             f"[demo] {split}: {n} episodes per task, closed loop ({cfg.workers} worker processes)",
@@ -124,7 +132,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict:
             metrics_episodes=cfg.metrics_episodes,
             metrics_clips=cfg.metrics_clips,
         )
-        metrics["generation"] = generation_metrics(ec, get_split("in_domain").tasks)
+        metrics["generation"] = generation_metrics(ec, cfg.tasks or get_split("in_domain").tasks)
     metrics["seconds"] = round(time.time() - t0, 1)
     figures = {}
     for split in metrics["rollouts"]:
