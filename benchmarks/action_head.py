@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/action_head.py                 # train + evaluate, writes docs/results/action_head.md
     .venv/bin/python benchmarks/action_head.py --steps 20 --clips-per-episode 1 --no-write   # smoke run
 
-Trains the tiny :class:`ActionHead` for a fixed number of steps on ground-truth action
-images of the training dataset (half of the clips sent through the PCA latent codec),
-then decodes held-out clips two ways: the head, and the training-free geometric decoder
+Trains two tiny :class:`ActionHead` variants for the same number of steps on ground-truth
+action images of the training dataset (half of the clips sent through the PCA latent
+codec): with the fixed ray-intersection step, and the plain CNN + MLP. Then decodes
+held-out clips with both and with the training-free geometric decoder
 (``decode_action_images(method="triangulate")``). Each on (a) unseen in-domain episodes
 and (b) episodes filmed from held-out camera poses, for clean action images and for
 images round-tripped through the PCA codec (what the world model's latents can express).
@@ -38,6 +39,8 @@ from actionimages.model.action_head import (
 from actionimages.model.latent import PatchPCACodec
 
 ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {"intersect": ("learned head (ray intersection)", True),
+            "plain": ("learned head (CNN + MLP only)", False)}  # fmt: skip
 HEADER = ["split", "images", "decoder", "pos median (mm)", "pos p95 (mm)", "rot median (deg)",
           "rot p95 (deg)", "grip median", "grip p95", "frames", "failed clips"]  # fmt: skip
 
@@ -85,18 +88,17 @@ def errors(pos, rot, grip, item) -> np.ndarray:
     return np.stack([dp * 1000, dr, dg], -1)[valid]
 
 
-def evaluate(
-    head: ActionHead, codec, items: list[dict]
-) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
+def evaluate(heads: dict[str, ActionHead], codec, items: list[dict]) -> dict[tuple[str, str], tuple[np.ndarray, int]]:  # fmt: skip
     """{(images, decoder): (errors (N, 3), failed clips)} for clean / PCA images."""
     out = {}
+    batch = collate(items)
     for kind in ("clean", "PCA round trip"):
-        batch = collate(items)
         images = batch["actions"]  # (B, V, T, H, W, 3) in [-1, 1]
         if kind != "clean":
             images = torch.cat([codec_round_trip(codec, images[i : i + 16]) for i in range(0, len(images), 16)])  # fmt: skip
-        pos, rot, grip = head.predict(images, batch["plucker"], batch["world_to_camera"][:, 0, 0])
-        out[kind, "learned head"] = (np.concatenate([errors(pos[i], rot[i], grip[i], it) for i, it in enumerate(items)]), 0)  # fmt: skip
+        for name, head in heads.items():
+            pos, rot, grip = head.predict(images, batch["plucker"], batch["world_to_camera"][:, 0, 0])  # fmt: skip
+            out[kind, name] = (np.concatenate([errors(pos[i], rot[i], grip[i], it) for i, it in enumerate(items)]), 0)  # fmt: skip
         geo, failed = [], 0
         for i, it in enumerate(items):
             cams = [cameras_of(it, v) for v in range(images.shape[1])]
@@ -127,36 +129,40 @@ def main() -> None:
     p.add_argument("--indomain", default="/work/data/sim-indomain")
     p.add_argument("--heldout-cams", default="/work/data/sim-heldout-cams")
     p.add_argument("--codec", type=Path, default=ROOT / "runs/tiny/codec.safetensors")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=350)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--clips-per-episode", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head-dir", type=Path, default=ROOT / "outputs/action_head")
-    p.add_argument(
-        "--no-triangulate", action="store_true", help="the head without ray intersection"
-    )
+    p.add_argument("--variants", default="intersect,plain",
+                   help="heads to train: intersect (triangulate=True), plain (CNN + MLP only)")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args()
     torch.set_num_threads(1)
 
     codec, codec_note = load_or_fit_codec(args.codec, args.train)
-    t0 = time.perf_counter()
-    head, losses = fit_action_head(
-        ActionHeadConfig.tiny(triangulate=not args.no_triangulate), [args.train], args.head_dir, steps=args.steps,
-        batch_size=args.batch_size, seed=args.seed, degrade=codec,
-    )  # fmt: skip
-    train_s = time.perf_counter() - t0
-    print(
-        f"trained {args.steps} steps in {train_s / 60:.1f} min, loss {losses[0]:.3f} -> {np.mean(losses[-20:]):.3f}"
-    )
+    heads, notes = {}, []
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
+        name, triangulate = VARIANTS[variant]
+        t0 = time.perf_counter()
+        head, losses = fit_action_head(
+            ActionHeadConfig.tiny(triangulate=triangulate), [args.train], args.head_dir / variant,
+            steps=args.steps, batch_size=args.batch_size, seed=args.seed, degrade=codec,
+        )  # fmt: skip
+        minutes = (time.perf_counter() - t0) / 60
+        heads[name] = head
+        notes.append(f"  - {name}: `ActionHeadConfig.tiny(triangulate={triangulate})`, "
+                     f"{sum(p.numel() for p in head.parameters()):,} parameters, {minutes:.1f} min, "
+                     f"loss {losses[0]:.3f} -> {np.mean(losses[-20:]):.3f} (mean of the last 20 steps)")  # fmt: skip
+        print(notes[-1])
 
     rows, counts = [], {}
-    for split, data in (
-        ("in-domain (unseen seeds)", args.indomain),
-        ("held-out camera poses", args.heldout_cams),
-    ):
+    for split, data in (("in-domain (unseen seeds)", args.indomain),
+                        ("held-out camera poses", args.heldout_cams)):  # fmt: skip
         items, counts[split] = eval_clips(data, args.clips_per_episode, seed=1000 + args.seed)
-        for key, (errs, failed) in evaluate(head, codec, items).items():
+        for key, (errs, failed) in evaluate(heads, codec, items).items():
             rows.append(row(split, key, errs, failed))
     table = markdown_table(HEADER, rows)
     print(table)
@@ -170,19 +176,21 @@ def main() -> None:
 Generated by `benchmarks/action_head.py` on {datetime.date.today()}; CPU ({cpu}), torch
 {torch.__version__}, 1 thread, on a machine shared with other training runs.
 
-- Head: `ActionHeadConfig.tiny(triangulate={head.config.triangulate})` ({sum(p.numel() for p in head.parameters()):,} parameters),
-  trained {args.steps} steps x batch {args.batch_size} clips ({args.steps * args.batch_size} clips of
-  2 random views x 9 frames at 64 x 64, 10 fps) in {train_s / 60:.1f} min; loss {losses[0]:.3f} ->
-  {np.mean(losses[-20:]):.3f} (mean of the last 20 steps). Training data: {args.train}
-  ({n_train} episodes, training split). Half of the training clips went through the PCA codec.
+- Heads, each trained {args.steps} steps x batch {args.batch_size} ({args.steps * args.batch_size} clips of 2 random
+  views x 9 frames at 64 x 64, 10 fps; half of them through the PCA codec) on {args.train}
+  ({n_train} episodes, training split), same seed:
+{chr(10).join(notes)}
 - PCA codec: {codec_note}.
 - Evaluation: {args.clips_per_episode} clips per episode (random window and view pair, seeded), errors
   over the valid frames of every clip. In-domain: {args.indomain} ({counts["in-domain (unseen seeds)"]}
   episodes, `--split in_domain`). Held-out cameras: {args.heldout_cams}
   ({counts["held-out camera poses"]} episodes, `--split zero_shot_cameras`).
-- The geometric decoder gets each view's calibrated cameras and no training; the head
-  gets the same views' Plücker ray maps (relative to view 0, frame 0) and predicts in
-  that frame, converted to world with `world_to_camera[0, 0]`.
+- The geometric decoder gets each view's calibrated cameras and no training; the heads
+  get the same views' Plücker ray maps (relative to view 0, frame 0) and predict in
+  that frame, converted to world with `world_to_camera[0, 0]`. "ray intersection": the
+  head's attention-pooled rays are intersected across views by a fixed least-squares
+  step whose points feed the MLP (position as a residual); "CNN + MLP only": the
+  network must learn that geometry itself.
 - "failed clips": clips the geometric decoder rejected (a point located in fewer than
   two views at every step); their frames are left out of its statistics.
 
