@@ -33,7 +33,7 @@ from actionimages.model.masking import (
     task_frame_states,
     to_tokens,
 )
-from actionimages.model.packing import pack_camera, pack_clips, unpack_clips
+from actionimages.model.packing import ACTION, frame_roles, pack_camera, pack_clips, unpack_clips
 from actionimages.train.schedule import add_noise, sample_sigmas, sampling_sigmas
 
 
@@ -163,7 +163,8 @@ class WorldActionModel(nn.Module):
 
     # --- training loss ----------------------------------------------------------------
     def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,
-             shift: float = 1.0, sampling: str = "uniform", tasks: torch.Tensor | None = None):  # fmt: skip
+             shift: float = 1.0, sampling: str = "uniform", tasks: torch.Tensor | None = None,
+             action_weight: float = 1.0):  # fmt: skip
         """Flow-matching loss over predicted tokens. Returns (loss, info dict with tasks/states/sigma)."""
         x = enc.latents
         B = x.shape[0]
@@ -181,8 +182,15 @@ class WorldActionModel(nn.Module):
             context = torch.where(drop.to(x.device)[:, None, None], empty, context)
         pred = self.velocity(x_t, sigma_frames, x, states, enc, context)
         mask = (states == PREDICTED)[:, None, :, None, None].to(pred.dtype)  # (B, 1, 2VF, 1, 1)
-        err = (pred.float() - target.float()).pow(2) * mask
-        denom = mask.sum() * x.shape[1] * x.shape[3] * x.shape[4]
+        weight = mask
+        if action_weight != 1.0:
+            # Action frames carry a few blobs among empty tokens, a sparse signal next to
+            # the video: weighting them up makes the model localise them sooner.
+            modality = frame_roles(enc.num_views, enc.frames_per_clip)[0].to(x.device)  # (2VF,)
+            w = torch.where(modality == ACTION, action_weight, 1.0).to(pred.dtype)
+            weight = mask * w[None, None, :, None, None]
+        err = (pred.float() - target.float()).pow(2) * weight
+        denom = weight.sum() * x.shape[1] * x.shape[3] * x.shape[4]
         return err.sum() / denom.clamp_min(1), {
             "tasks": tasks,
             "states": states,

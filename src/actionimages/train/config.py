@@ -36,6 +36,7 @@ class TrainConfig:
         prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
         timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
         timestep_sampling: "uniform" or "logit_normal" for u.
+        action_loss_weight: weight of action frames in the loss relative to video frames.
         lr, warmup_steps, weight_decay, betas, grad_clip: AdamW, linear warm-up then constant.
         ema_decay: keep an EMA of the weights (None = off).
         mixed_precision: "no" or "bf16" (GPU); gradient_checkpointing: recompute blocks.
@@ -61,6 +62,7 @@ class TrainConfig:
     prompt_dropout: float = 0.1
     timestep_shift: float = 1.0
     timestep_sampling: str = "uniform"
+    action_loss_weight: float = 1.0
     lr: float = 3e-4
     warmup_steps: int = 50
     weight_decay: float = 0.0
@@ -95,6 +97,8 @@ class TrainConfig:
             )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        if self.action_loss_weight <= 0:
+            raise ValueError(f"action_loss_weight must be > 0, got {self.action_loss_weight}")
         if self.lr <= 0 or self.grad_clip < 0 or self.warmup_steps < 0:
             raise ValueError("lr must be > 0, grad_clip and warmup_steps >= 0")
 

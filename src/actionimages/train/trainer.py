@@ -190,7 +190,8 @@ class Trainer:
         enc = self.wam.encode_batch(batch)
         with self.accelerator.autocast():
             loss, _ = self.wam.loss(enc, self.step_generator(self.step), cfg.task_ratios, cfg.prompt_dropout,
-                                    cfg.timestep_shift, cfg.timestep_sampling)  # fmt: skip
+                                    cfg.timestep_shift, cfg.timestep_sampling,
+                                    action_weight=cfg.action_loss_weight)  # fmt: skip
         self.accelerator.backward(loss)
         grad_norm = float("nan")
         if cfg.grad_clip > 0:
