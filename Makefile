@@ -1,5 +1,6 @@
 # The README's two commands: `make demo` (main job) and `make test` (test suite).
 # Each sets up .venv/ itself on a fresh machine.
+SHELL := /bin/bash
 .PHONY: venv demo test lint bench data train-default baselines
 
 # The default model's training data (models/tiny/MODEL_CARD.md): expert demonstrations of
@@ -46,6 +47,7 @@ baselines: data
 	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
 		--codec-path models/tiny/codec.safetensors --steps $(BASELINE_STEPS) --set action_loss_weight=4
 	.venv/bin/actionimages export --run runs/tiny-lowdim --out models/tiny-lowdim
-	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out models/bc-tiny --steps 1500 \
+	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out runs/bc-tiny --steps 1000 \
 		--batch-size 16 --preset tiny
+	mkdir -p models/bc-tiny && cp runs/bc-tiny/{config.json,model.safetensors,stats.json,train_info.json,log.jsonl} models/bc-tiny/
 	.venv/bin/python benchmarks/baselines.py --episodes 10

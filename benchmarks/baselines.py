@@ -41,7 +41,13 @@ def _bc_factory(path: str):
     return lambda env: policy
 
 
-def evaluate_policy(name: str, path: str, kind: str, split: str, episodes: int, out: Path) -> dict:
+def evaluate_policy(
+    name: str, path: str, kind: str, split: str, episodes: int, out: Path, reuse: bool = False
+) -> dict:
+    if reuse and (out / "results.json").is_file():  # a finished earlier run of the same setting
+        res = json.loads((out / "results.json").read_text())
+        if all(r["episodes"] == episodes for r in res["tasks"].values()):
+            return res
     from actionimages.eval.evaluate import ModelEvalConfig, run_rollouts
     from actionimages.eval.harness import EvalConfig, evaluate
 
@@ -75,10 +81,18 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=10, help="episodes per task and split")
     ap.add_argument("--out", type=Path, default=Path("outputs/baselines"))
     ap.add_argument("--json", type=Path, default=Path("models/tiny/baselines.json"))
+    ap.add_argument(
+        "--only", default=None, help="comma-separated model folders to evaluate (default: all)"
+    )
+    ap.add_argument("--reuse", action="store_true", help="reuse finished results under --out")
+    ap.add_argument("--ours", default="models/tiny", help="the action-image model to compare")
     args = ap.parse_args()
     t0 = time.time()
     rows = []
-    for name, path, kind in POLICIES:
+    policies = [(n, args.ours if p == "models/tiny" else p, k) for n, p, k in POLICIES]
+    for name, path, kind in policies:
+        if args.only and path not in args.only.split(","):
+            continue
         if not Path(path).exists():
             print(f"skipping {name}: {path} not found (make baselines)")
             continue
