@@ -88,7 +88,7 @@ def make_batch(
         scale = max(Ht / H, Wt / W)  # cover, then centre-crop (as the sampler at evaluation)
         h, w = max(Ht, round(H * scale)), max(Wt, round(W * scale))
         top, left = (h - Ht) // 2, (w - Wt) // 2
-        x = resize_frames(np.ascontiguousarray(frames), h, w)[:, top : top + Ht, left : left + Wt]
+        x = resize_frames(np.array(frames), h, w)[:, top : top + Ht, left : left + Wt]
         video[v] = x.float().div(127.5).sub(1.0).expand(T, -1, -1, -1)  # frame 0 repeated if one
         for c in _per_frame(cameras[v], T, v):
             if (c.height, c.width) != (H, W):

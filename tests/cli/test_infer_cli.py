@@ -1,0 +1,52 @@
+"""``actionimages generate | a2v | label`` on a dataset episode and from files (debug checkpoint)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actionimages.cli.main import main
+from actionimages.data.lerobot import LeRobotDataset
+
+
+@pytest.mark.parametrize("mode", ["generate", "a2v", "label"])
+def test_modes_on_a_dataset_episode(mode, debug_checkpoint, sim_dataset, tmp_path):
+    args = [mode, "--checkpoint", str(debug_checkpoint), "--data", str(sim_dataset), "--episode", "1",
+            "--start", "3", "--steps", "2", "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / f"{mode}.mp4").stat().st_size > 0
+    result = json.loads((tmp_path / "trajectory.json").read_text())
+    assert result["mode"] == mode and result["model_calls"] == 2
+    assert len(result["recorded"]["position"]) == 9  # the clip's recorded trajectory
+    if mode != "a2v":
+        assert "decoded" in result  # a trajectory or the decoder's reason why not
+
+
+def test_generate_from_image_files(debug_checkpoint, sim_dataset, tmp_path):
+    ep = LeRobotDataset(sim_dataset).read_episode(0, frames=[0])
+    views = sorted(ep.images)
+    files = []
+    for v in views:
+        Image.fromarray(ep.images[v][0]).save(tmp_path / f"{v}.png")
+        files.append(str(tmp_path / f"{v}.png"))
+    (tmp_path / "cams.json").write_text(json.dumps([ep.cameras[v][0].to_dict() for v in views]))
+    args = ["generate", "--checkpoint", str(debug_checkpoint), "--images", *files, "--cameras",
+            str(tmp_path / "cams.json"), "--instruction", "press the button", "--steps", "2", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "o" / "generate.mp4").stat().st_size > 0
+
+
+def test_a2v_without_a_trajectory_is_refused(debug_checkpoint, tmp_path, capsys):
+    img = np.zeros((64, 64, 3), np.uint8)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    from actionimages.geometry import Camera
+
+    cam = Camera.look_at([1.2, 0.0, 0.6], [0.5, 0.0, 0.1], height=64, width=64)
+    (tmp_path / "cams.json").write_text(json.dumps([cam.to_dict()]))
+    args = ["a2v", "--checkpoint", str(debug_checkpoint), "--images", str(tmp_path / "a.png"), "--cameras",
+            str(tmp_path / "cams.json"), "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 2
+    assert "--trajectory" in capsys.readouterr().err
