@@ -31,7 +31,7 @@ data: venv
 
 # Reproduces models/tiny on one CPU thread (resumes if interrupted). Two phases: the tiny
 # preset for 1000 steps, then action frames weighted 4x in the loss (see the model card).
-TINY_STEPS = 4500
+TINY_STEPS = 2000
 train-default: data
 	.venv/bin/actionimages train --preset tiny --data $(SIM_DATA) --output-dir runs/tiny --steps 1000
 	.venv/bin/actionimages train --preset tiny --data $(SIM_DATA) --output-dir runs/tiny --steps $(TINY_STEPS) \

@@ -99,7 +99,13 @@ def main() -> None:
         row = {"name": name, "path": path, "training": training_note(path), "splits": {}}
         for split in SPLITS:
             res = evaluate_policy(
-                name, path, kind, split, args.episodes, args.out / Path(path).name / split
+                name,
+                path,
+                kind,
+                split,
+                args.episodes,
+                args.out / Path(path).name / split,
+                args.reuse,
             )
             s = sum(r["successes"] for r in res["tasks"].values())
             n = sum(r["episodes"] for r in res["tasks"].values())
