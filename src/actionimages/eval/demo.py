@@ -32,7 +32,7 @@ class DemoConfig:
     model: str = str(DEFAULT_MODEL)
     out: str = "outputs/demo"
     episodes: int = 6  # per in-domain task
-    camera_episodes: int = 4  # per task from held-out camera poses
+    camera_episodes: int = 3  # per task from held-out camera poses
     metrics_episodes: int = 1  # held-out expert episodes per task for Tables 4-6
     metrics_clips: int = 2  # clips per such episode
     workers: int = 2

@@ -83,7 +83,7 @@ def run_rollouts(cfg: ModelEvalConfig, split: str, out: Path) -> dict:
         return _rollouts(cfg, split, tasks, out)
     import multiprocessing as mp
 
-    groups = [tasks[i :: cfg.workers] for i in range(cfg.workers) if tasks[i :: cfg.workers]]
+    groups = balanced_groups(tasks, cfg.workers)
     with ProcessPoolExecutor(len(groups), mp_context=mp.get_context("spawn")) as pool:
         parts = list(
             pool.map(
@@ -100,6 +100,19 @@ def run_rollouts(cfg: ModelEvalConfig, split: str, out: Path) -> dict:
     (out / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(merged))
     return merged
+
+
+def balanced_groups(tasks, workers: int) -> list[tuple[str, ...]]:
+    """Tasks split over workers so each gets about the same number of steps: a failing
+    episode runs to the task's step limit, and push_block's is three times press_button's."""
+    from actionimages.sim.tasks import get_task
+
+    loads, groups = [0] * workers, [[] for _ in range(workers)]
+    for t in sorted(tasks, key=lambda t: -get_task(t).max_steps):
+        w = loads.index(min(loads))
+        groups[w].append(t)
+        loads[w] += get_task(t).max_steps
+    return [tuple(g) for g in groups if g]
 
 
 def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = "in_domain"):

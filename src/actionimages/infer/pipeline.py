@@ -242,12 +242,18 @@ class WorldActionPipeline:
 
     # --- actions out --------------------------------------------------------------------
     def decode_actions(
-        self, out: PipelineOutput, cams, index: int = 0, method: str = "triangulate"
+        self,
+        out: PipelineOutput,
+        cams,
+        index: int = 0,
+        method: str = "triangulate",
+        fallback_rotation=None,
     ):
         """Trajectory of batch item ``index``: position (T, 3), rotation (T, 3, 3), gripper (T,), confidence.
 
         Action images go through the geometric decoder with the model-frame cameras ``cams``
         (from :meth:`make_batch`); a vector-action model's vectors are read directly.
+        ``fallback_rotation`` (3, 3): used where the rotation points are found in no view.
         Returns a dict of NumPy arrays.
         """
         if out.action_vectors is not None:
@@ -262,7 +268,12 @@ class WorldActionPipeline:
 
         images = out.actions[index].double().numpy()  # (V, T, H, W, 3)
         dec = decode_action_images(
-            images, cams, method=method, layout=self.clip.layout, sigma=self.clip.sigma
+            images,
+            cams,
+            method=method,
+            layout=self.clip.layout,
+            sigma=self.clip.sigma,
+            fallback_rotation=fallback_rotation,
         )
         return {"position": dec.position, "rotation": dec.rotation, "gripper": dec.gripper,
                 "confidence": dec.confidence.min(axis=1)}  # fmt: skip
