@@ -121,10 +121,10 @@ def main() -> None:
         q = (
             quality(outs[name])
             if name != "plain (CFG as 2 calls)"
-            else (float("inf"), float("inf"), 0.0)
+            else (float("inf"), float("inf"), "0")
         )
         rows.append(
-            f"| {name} | {t_ref / np.median(times[name]):.2f}x | {calls:.1f} | {q[0]:.1f} | {q[1]:.1f} | {q[2]:.2f} |"
+            f"| {name} | {t_ref / np.median(times[name]):.2f}x | {calls:.1f} | {q[0]:.1f} | {q[1]:.1f} | {q[2]} |"
         )
     if compiled is not None:
         if compiled[0] is None:
@@ -132,7 +132,7 @@ def main() -> None:
         else:
             q = quality(compiled[1])
             rows.append(
-                f"| batched CFG + torch.compile (vs batched CFG, same run) | {compiled[0]:.2f}x | 10.0 | {q[0]:.1f} | {q[1]:.1f} | {q[2]:.2f} |"
+                f"| batched CFG + torch.compile (vs batched CFG, same run) | {compiled[0]:.2f}x | 10.0 | {q[0]:.1f} | {q[1]:.1f} | {q[2]} |"
             )
     report = "\n".join([
         f"Sampling speed ({date.today()}, {platform.processor() or platform.machine()}, 1 CPU thread, "
