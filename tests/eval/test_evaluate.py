@@ -77,3 +77,17 @@ def test_export_keeps_the_model_and_the_demo_runs_on_it(debug_checkpoint, tmp_pa
 def test_demo_without_a_model_says_what_to_do(tmp_path, capsys):
     assert main(["demo", "--model", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "make train-default" in capsys.readouterr().err
+
+
+def test_tasks_are_balanced_over_workers_by_step_limit():
+    from actionimages.eval.evaluate import balanced_groups
+    from actionimages.sim.splits import get_split
+    from actionimages.sim.tasks import get_task
+
+    tasks = get_split("in_domain").tasks
+    groups = balanced_groups(tasks, 2)
+    assert sorted(t for g in groups for t in g) == sorted(tasks)
+    loads = [sum(get_task(t).max_steps for t in g) for g in groups]
+    # the longest task (push_block, 220 steps) is alone with the cheapest remainder
+    assert max(loads) - min(loads) <= min(get_task(t).max_steps for t in tasks)
+    assert balanced_groups(tasks[:1], 3) == [tasks[:1]]
