@@ -9,7 +9,6 @@ actionimages baseline eval-bc --checkpoint runs/bc-tiny --split in_domain --epis
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -50,21 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(preset: str, overrides: list[str]):
     """A :class:`BCConfig` preset with ``KEY=VALUE`` overrides (values parsed as JSON)."""
-    import dataclasses
-
     from actionimages.baselines.bc import BCConfig
+    from actionimages.cli.overrides import parse_overrides
 
-    fields = {f.name for f in dataclasses.fields(BCConfig)}
-    values = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"--set expects KEY=VALUE with KEY a BCConfig field, got {item!r}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value  # a bare string
-        values[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    values = parse_overrides(overrides, BCConfig)
     return BCConfig.preset(preset, **values)
 
 

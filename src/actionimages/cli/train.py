@@ -9,8 +9,6 @@ actionimages codec-fit --data data/sim --out runs/tiny/codec.safetensors
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 from pathlib import Path
 
 
@@ -44,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def train_config_from_args(args: argparse.Namespace):
+    from actionimages.cli.overrides import parse_overrides
     from actionimages.train.config import TrainConfig
 
     overrides = {}
@@ -52,16 +51,7 @@ def train_config_from_args(args: argparse.Namespace):
                       ("codec_path", args.codec_path), ("text_path", args.text_path)):  # fmt: skip
         if flag is not None:
             overrides[key] = tuple(flag) if isinstance(flag, list) else flag
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"--set expects KEY=VALUE with KEY a TrainConfig field, got {item!r}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value  # a bare string
-        overrides[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    overrides.update(parse_overrides(args.set, TrainConfig))
     if "output_dir" not in overrides:
         overrides["output_dir"] = f"runs/{args.preset}"
     return TrainConfig.preset(args.preset, **overrides)

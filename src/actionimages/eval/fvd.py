@@ -184,21 +184,9 @@ def _native_name(key: str) -> str:
 
 
 def _read(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"I3D weights {path} not found: {_HOW_TO_GET}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from actionimages.eval.weights import read_state_dict
 
-        return load_file(str(path))
-    if path.suffix not in (".pth", ".pt", ".bin"):
-        raise ValueError(f"{path}: expected a .safetensors or .pth/.pt file")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
-    return dict(obj)
+    return read_state_dict(path, f"I3D weights: {_HOW_TO_GET}")
 
 
 def _brief(names: list[str]) -> str:

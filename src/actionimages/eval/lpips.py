@@ -111,22 +111,9 @@ class LPIPS(nn.Module):
 
 
 def _read(path: str | Path) -> dict[str, torch.Tensor]:
-    """A flat ``{name: tensor}`` from a .safetensors or .pth/.pt file (weights only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} not found: {_HOW_TO_GET}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from actionimages.eval.weights import read_state_dict
 
-        return load_file(str(path))
-    if path.suffix not in (".pth", ".pt", ".bin"):
-        raise ValueError(f"{path}: expected a .safetensors or .pth/.pt file")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
-    return dict(obj)
+    return read_state_dict(path, f"LPIPS weights: {_HOW_TO_GET}")
 
 
 _CONV_KEY = re.compile(r"(?:features|net\.slice[1-5])\.(\d+)\.(weight|bias)")
