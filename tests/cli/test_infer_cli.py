@@ -50,3 +50,50 @@ def test_a2v_without_a_trajectory_is_refused(debug_checkpoint, tmp_path, capsys)
             str(tmp_path / "cams.json"), "--out", str(tmp_path / "o")]  # fmt: skip
     assert main(args) == 2
     assert "--trajectory" in capsys.readouterr().err
+
+
+def _files_of_episode(sim_dataset, tmp_path, frames: int):
+    """PNGs of frame 0, MP4s of the first ``frames`` frames, cameras and trajectory JSON."""
+    from actionimages.viz import write_mp4
+
+    ep = LeRobotDataset(sim_dataset).read_episode(0, frames=list(range(frames)))
+    views = sorted(ep.images)[:2]
+    pngs, mp4s = [], []
+    for v in views:
+        Image.fromarray(ep.images[v][0]).save(tmp_path / f"{v}.png")
+        pngs.append(str(tmp_path / f"{v}.png"))
+        mp4s.append(str(write_mp4(tmp_path / f"{v}.mp4", ep.images[v], fps=10)))
+    (tmp_path / "cams.json").write_text(json.dumps([ep.cameras[v][0].to_dict() for v in views]))
+    traj = {"position": ep.position.tolist(), "rotation": ep.rotation.tolist(),
+            "gripper": ep.gripper.tolist()}  # fmt: skip
+    (tmp_path / "traj.json").write_text(json.dumps(traj))
+    return pngs, mp4s
+
+
+def test_a2v_from_image_files_and_a_trajectory(debug_checkpoint, sim_dataset, tmp_path):
+    pngs, _ = _files_of_episode(sim_dataset, tmp_path, 9)
+    args = ["a2v", "--checkpoint", str(debug_checkpoint), "--images", *pngs, "--cameras",
+            str(tmp_path / "cams.json"), "--trajectory", str(tmp_path / "traj.json"),
+            "--steps", "2", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "o" / "a2v.mp4").stat().st_size > 0
+
+
+def test_label_from_video_files(debug_checkpoint, sim_dataset, tmp_path):
+    _, mp4s = _files_of_episode(sim_dataset, tmp_path, 12)  # longer than the clip: cut to 9
+    args = ["label", "--checkpoint", str(debug_checkpoint), "--videos", *mp4s, "--cameras",
+            str(tmp_path / "cams.json"), "--instruction", "open the drawer", "--steps", "2",
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "o" / "label.mp4").stat().st_size > 0
+    assert "decoded" in json.loads((tmp_path / "o" / "trajectory.json").read_text())
+
+
+def test_label_of_a_corrupt_video_names_the_file(debug_checkpoint, sim_dataset, tmp_path, capsys):
+    _, mp4s = _files_of_episode(sim_dataset, tmp_path, 9)
+    data = tmp_path / "bad.mp4"
+    data.write_bytes(b"not a video at all" * 10)
+    args = ["label", "--checkpoint", str(debug_checkpoint), "--videos", str(data), mp4s[1],
+            "--cameras", str(tmp_path / "cams.json"), "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 2
+    assert "bad.mp4" in capsys.readouterr().err

@@ -91,3 +91,17 @@ def test_tasks_are_balanced_over_workers_by_step_limit():
     # the longest task (push_block, 220 steps) is alone with the cheapest remainder
     assert max(loads) - min(loads) <= min(get_task(t).max_steps for t in tasks)
     assert balanced_groups(tasks[:1], 3) == [tasks[:1]]
+
+
+def test_two_workers_report_every_task_in_the_config(tmp_path):
+    import json
+
+    from actionimages.eval.evaluate import ModelEvalConfig, run_rollouts
+
+    cfg = ModelEvalConfig(checkpoint="random", episodes=1, workers=2, max_steps=2,
+                          tasks=("press_button", "open_drawer"), metrics_episodes=0)  # fmt: skip
+    res = run_rollouts(cfg, "in_domain", tmp_path)
+    assert sorted(res["tasks"]) == ["open_drawer", "press_button"]
+    assert sorted(res["config"]["tasks"]) == ["open_drawer", "press_button"]
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(on_disk["config"]["tasks"]) == ["open_drawer", "press_button"]

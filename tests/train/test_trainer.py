@@ -160,3 +160,40 @@ def test_world_action_model_from_wan_folders(tmp_path):
         build_world_action_model(cfg, mc.replace(num_layers=3))
     with pytest.raises(ValueError, match="camera_channels"):
         mc.replace(camera_channels=24)
+
+
+def test_diverging_run_stops_at_the_first_non_finite_loss_and_saves_nothing(tmp_path):
+    from actionimages.train.trainer import NonFiniteLossError
+
+    t = trainer(tmp_path, lr=1e6, warmup_steps=0, save_every=1, steps=6)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite .* at step \d+"):
+        t.train()
+    # every checkpoint written before the failure is finite, and none comes from it
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt is None or int(ckpt.name.split("-")[1]) < t.step + 1
+    for folder in (tmp_path / "checkpoints").glob("step-*"):
+        from safetensors.torch import load_file
+
+        assert all(
+            torch.isfinite(v).all() for v in load_file(str(folder / "model.safetensors")).values()
+        )
+
+
+def test_non_finite_weights_are_never_written_or_loaded(tmp_path):
+    from safetensors.torch import save_file
+
+    from actionimages.train.checkpoint import save_checkpoint
+
+    bad = {"w": torch.tensor([1.0, float("nan")])}
+    with pytest.raises(ValueError, match="non-finite"):
+        save_checkpoint(tmp_path, 1, bad, {"model": {}, "train": {}})
+    assert latest_checkpoint(tmp_path) is None
+    t = trainer(tmp_path / "run", save_every=1)
+    t.train(1)
+    folder = latest_checkpoint(tmp_path / "run")
+    state = {k: v.clone() for k, v in t.unwrapped.state_dict().items()}
+    name = next(iter(state))
+    state[name].view(-1)[0] = float("inf")
+    save_file(state, str(folder / "model.safetensors"))  # as a corrupted file on disk
+    with pytest.raises(ValueError, match=f"{name}.*non-finite"):
+        trainer(tmp_path / "run", save_every=1)

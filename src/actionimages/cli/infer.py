@@ -109,7 +109,7 @@ def _inputs(args, pipe) -> dict:
     if args.mode == "label":
         from actionimages.data.video import read_video
 
-        frames = [read_video(p)[:T] for p in (args.videos or [])]
+        frames = [read_video(p, max_frames=T) for p in (args.videos or [])]
     else:
         from PIL import Image
 

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input is the user's to fix: print the message, not a traceback.
         print(f"actionimages {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except ArithmeticError as err:  # e.g. training's NonFiniteLossError: a diverged run
+        print(f"actionimages {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -190,6 +190,32 @@ def _open(path: str | Path):
         ) from err
 
 
+def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """All frames (or the first ``max_frames``) of a video file -> (N, H, W, 3) uint8 RGB.
+
+    For user-supplied clips (``actionimages label --videos``); dataset episodes go through
+    :func:`decode_frames`, which seeks by time stamp.
+    """
+    import av
+
+    frames = []
+    with _open(path) as container:
+        if not container.streams.video:
+            raise ValueError(f"{path} has no video stream")
+        try:
+            for frame in container.decode(video=0):
+                frames.append(frame)
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+        except av.error.FFmpegError as err:
+            raise ValueError(
+                f"video file {path} could not be decoded ({err}); is it corrupt?"
+            ) from err
+    if not frames:
+        raise ValueError(f"video file {path} holds no frames")
+    return frames_to_rgb(frames)
+
+
 def decode_frames(
     path: str | Path, start: float, frame_indices: np.ndarray, fps: float
 ) -> np.ndarray:

@@ -92,6 +92,8 @@ def run_rollouts(cfg: ModelEvalConfig, split: str, out: Path) -> dict:
         )
     merged = dict(parts[0])
     merged["tasks"] = {t: p["tasks"][t] for t in tasks for p in parts if t in p["tasks"]}
+    if isinstance(merged.get("config"), dict):  # each worker saw its own group: list them all
+        merged["config"] = {**merged["config"], "tasks": list(tasks)}
     rates = [r["success_rate"] for r in merged["tasks"].values()]
     merged["mean_success_rate"] = sum(rates) / len(rates)
     merged["seconds"] = max(p["seconds"] for p in parts)

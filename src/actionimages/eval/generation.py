@@ -128,7 +128,9 @@ class GenerationEvaluator:
         first = [im[0] for im in clip["images"]]
         first_cams = [c[0] for c in clip["cameras"]]
         # generate: the policy's mode
-        gen_batch, _ = pipe.make_batch(first, first_cams, clip["instruction"])
+        pos, rot, grip = clip["trajectory"]
+        state = (pos[0], rot[0], grip[0]) if pipe.takes_state else None
+        gen_batch, _ = pipe.make_batch(first, first_cams, clip["instruction"], state=state)
         gen = pipe(gen_batch, "generate", cfg)
         self._video_metrics("generate", gen, real)
         self._action_metrics("generate", gen, cams, clip["trajectory"])
@@ -137,8 +139,8 @@ class GenerationEvaluator:
         a2v_batch["video"] = gen_batch["video"]  # only frame 0 is seen
         a2v = pipe(a2v_batch, "a2v", cfg)
         self._video_metrics("a2v", a2v, real)
-        # label: the real video -> actions
-        label = pipe(full, "label", cfg)
+        # label: the real video -> actions (given the first pose when the model takes it)
+        label = pipe(dict(full, first_action_known=state is not None), "label", cfg)
         res = self._action_metrics("label", label, cams, clip["trajectory"])
         if res is not None:
             V, Tm, P = res["in_true"].shape

@@ -50,6 +50,7 @@ def make_batch(
     cameras: Sequence[Camera | Sequence[Camera]],
     instruction: str,
     trajectory: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    state: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> tuple[dict, list[list[Camera]]]:
     """Build a batch of one clip.
 
@@ -63,6 +64,10 @@ def make_batch(
         instruction: the task in words.
         trajectory: position (T, 3), rotation (T, 3, 3), gripper (T,) in the world frame,
             drawn as action images (action-to-video); None draws nothing.
+        state: the current end-effector pose, position (3,), rotation (3, 3), gripper
+            openness, in the world frame. Drawn as frame 0 of the action clips and marked
+            known (``batch["first_action_known"]``), for a model trained with a known
+            first action (``ModelConfig.first_action_prob > 0``); others ignore it.
 
     Returns:
         (batch, cams): the batch (B = 1, the sampler's keys) and per view the T cameras
@@ -120,6 +125,21 @@ def make_batch(
         batch["actions"] = torch.full_like(batch["video"], -1.0)  # the empty action image
         for k, shape in (("position", (T, 3)), ("rotation", (T, 3, 3)), ("gripper", (T,))):
             batch[k] = torch.zeros(1, *shape)
+    if state is not None:
+        pos, rot = np.asarray(state[0], np.float64), np.asarray(state[1], np.float64)
+        grip = float(state[2])
+        if (
+            pos.shape != (3,)
+            or rot.shape != (3, 3)
+            or not np.isfinite([*pos, *rot.ravel(), grip]).all()
+        ):
+            raise ValueError(
+                f"state must be a finite position (3,), rotation (3, 3) and gripper; got "
+                f"{pos.shape}, {rot.shape}, {grip}"
+            )
+        first = action_images(clip, pos[None], rot[None], np.array([grip]), [c[:1] for c in cams])
+        batch["actions"][0, :, 0] = first[:, 0] * 2 - 1  # (V, H, W, 3) in [-1, 1]
+        batch["first_action_known"] = True
     return batch, cams
 
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from actionimages.model.config import ModelConfig
 from actionimages.model.wam import WorldActionModel
-from actionimages.train.checkpoint import latest_checkpoint
+from actionimages.train.checkpoint import check_finite, latest_checkpoint
 from actionimages.train.config import TrainConfig
 
 
@@ -67,6 +67,7 @@ def load_world_action_model(
     if not (use_ema and weights_file.is_file()):
         weights_file = folder / "model.safetensors"
     state = load_file(str(weights_file))
+    check_finite(state, str(weights_file))
     missing, unexpected = transformer.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(

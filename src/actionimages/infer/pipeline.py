@@ -129,11 +129,16 @@ class WorldActionPipeline:
     def vector_actions(self) -> bool:
         return self.wam.config.action_representation == "vector"
 
-    def make_batch(self, images, cameras, instruction: str, trajectory=None):
+    @property
+    def takes_state(self) -> bool:
+        """Whether the model was trained to be given the current pose (frame 0 of the actions)."""
+        return self.wam.config.first_action_prob > 0
+
+    def make_batch(self, images, cameras, instruction: str, trajectory=None, state=None):
         """See :func:`actionimages.infer.inputs.make_batch`."""
         from actionimages.infer.inputs import make_batch
 
-        return make_batch(self.clip, images, cameras, instruction, trajectory)
+        return make_batch(self.clip, images, cameras, instruction, trajectory, state)
 
     def compile(self, **kwargs) -> None:
         """``torch.compile`` the transformer (optional; measured in BENCHMARKS.md)."""
@@ -153,7 +158,12 @@ class WorldActionPipeline:
         x0 = enc.latents  # (B, C, 2VF, h, w)
         B, dev = x0.shape[0], x0.device
         # 2. Frame states of the mode: VISIBLE frames stay clean, the rest start from noise.
-        states = task_frame_states(TASKS.index(MODES[mode]), enc.num_views, enc.frames_per_clip)
+        #    A model trained with a known first action is given the current pose when the
+        #    batch carries it (``make_batch(state=...)``).
+        known = bool(batch.get("first_action_known", False)) and wam.config.first_action_prob > 0
+        states = task_frame_states(
+            TASKS.index(MODES[mode]), enc.num_views, enc.frames_per_clip, known
+        )
         states = states[None].expand(B, -1).to(dev)  # (B, 2VF)
         generator = torch.Generator().manual_seed(config.seed)
         noise = torch.randn(x0.shape, generator=generator).to(dev, x0.dtype)
@@ -211,7 +221,7 @@ class WorldActionPipeline:
 
     def _decode(self, x: torch.Tensor, enc: EncodedBatch, calls: int, mode: str) -> PipelineOutput:
         wam, V = self.wam, enc.num_views
-        video, actions = unpack_clips(x, V)  # (B, V, C, F, h, w) each
+        video, actions = unpack_clips(wam.codec_latents(x, V), V)  # (B, V, C, F, h, w) each
         B = video.shape[0]
         if self.vector_actions:
             from actionimages.model.action_vector import latents_to_vectors

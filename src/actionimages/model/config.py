@@ -46,6 +46,14 @@ class ModelConfig:
         action_representation: "image" (action images through the codec: this project) or
             "vector" (10-D action vectors written into latent frames: the low-dimensional
             baseline of issue 7, see :mod:`actionimages.model.action_vector`).
+        first_action_prob: in training, the probability that frame 0 of the action clips
+            (the current end-effector pose, known at planning time) is given as a visible
+            condition (SPEC 4, beyond the paper; :mod:`actionimages.model.masking`). 0 is the
+            paper's setting; > 0 means callers may give the current pose, and the policy does.
+        frame_deltas: diffuse each clip's frames 1.. as differences from its frame 0
+            (:func:`actionimages.model.packing.to_frame_deltas`) rather than as plain
+            latents. For models trained from scratch; pretrained Wan weights expect plain
+            latents, so the Wan presets keep it off.
     """
 
     name: str = "custom"
@@ -79,6 +87,8 @@ class ModelConfig:
     text_length: int = 32
     # --- how actions enter the sequence ---
     action_representation: str = "image"
+    first_action_prob: float = 0.0
+    frame_deltas: bool = False
 
     def __post_init__(self) -> None:
         if self.camera_encoder not in CAMERA_ENCODERS:
@@ -100,6 +110,8 @@ class ModelConfig:
             raise ValueError(
                 f"action_representation must be 'image' or 'vector', got {self.action_representation!r}"
             )
+        if not 0.0 <= self.first_action_prob <= 1.0:
+            raise ValueError(f"first_action_prob must be in [0, 1], got {self.first_action_prob}")
         if min(self.patch_size) < 1 or self.num_layers < 1:
             raise ValueError("patch_size entries and num_layers must be >= 1")
 
@@ -154,6 +166,13 @@ PRESETS: dict[str, ModelConfig] = {
         name="tiny", num_attention_heads=4, attention_head_dim=32, in_channels=16, out_channels=16,
         text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca", text_encoder="minilm",
         text_length=32,
+    ),
+    # The tiny backbone given the current pose as frame 0 of the action clips 3 times in 4
+    # (the policy always knows it; the other quarter keeps the paper's setting trained).
+    "tiny-state": ModelConfig(
+        name="tiny-state", num_attention_heads=4, attention_head_dim=32, in_channels=16,
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas=True,
     ),
     # Issue 7's baseline: the tiny backbone with actions as 10-D vectors in latent frames.
     "tiny-lowdim": ModelConfig(

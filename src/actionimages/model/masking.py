@@ -14,6 +14,11 @@ The first frame of every video clip is always VISIBLE (the current observation).
     video_to_action    visible              predicted
     video_only         predicted            unknown
 
+Beyond the paper (SPEC 4): at planning time the current end-effector pose is known from
+proprioception and calibration, so frame 0 of every action clip can be given as a
+VISIBLE condition in the tasks that predict actions (joint, video_to_action), just as
+frame 0 of the video is. ``first_action_visible`` switches this per sample.
+
 Why UNKNOWN rather than dropping the action slots: the batch keeps one shape, and at
 t = 1 the slots look exactly like the start of joint generation, so video-only data
 teaches the same sampler path without inventing actions.
@@ -37,8 +42,14 @@ PAPER_TASK_RATIOS = (0.85, 0.05, 0.05, 0.05)
 VISIBLE, PREDICTED, UNKNOWN = 0, 1, 2
 
 
-def task_frame_states(task: int | str, num_views: int, frames_per_clip: int) -> torch.Tensor:
-    """(2 V F,) long frame states (VISIBLE / PREDICTED / UNKNOWN) of one task."""
+def task_frame_states(
+    task: int | str, num_views: int, frames_per_clip: int, first_action_visible: bool = False
+) -> torch.Tensor:
+    """(2 V F,) long frame states (VISIBLE / PREDICTED / UNKNOWN) of one task.
+
+    ``first_action_visible``: frame 0 of each action clip is given (the current pose) when
+    the task predicts actions; a no-op for action_to_video and video_only.
+    """
     t = TASKS.index(task) if isinstance(task, str) else int(task)
     if not 0 <= t < len(TASKS):
         raise ValueError(f"task must be one of {TASKS} or its index, got {task!r}")
@@ -53,6 +64,8 @@ def task_frame_states(task: int | str, num_views: int, frames_per_clip: int) -> 
     elif name == "video_only":
         states[action] = UNKNOWN
     states[video & (index == 0)] = VISIBLE  # the current observation is always given
+    if first_action_visible and name in ("joint", "video_to_action"):
+        states[action & (index == 0)] = VISIBLE
     return states
 
 
@@ -79,12 +92,27 @@ def sample_tasks(
     return torch.multinomial(p / p.sum(1, keepdim=True), 1, generator=generator)[:, 0]
 
 
-def frame_states(tasks: torch.Tensor, num_views: int, frames_per_clip: int) -> torch.Tensor:
-    """(B,) task indices -> (B, 2 V F) frame states."""
+def frame_states(
+    tasks: torch.Tensor,
+    num_views: int,
+    frames_per_clip: int,
+    first_action_visible: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(B,) task indices (and optional (B,) bool known first action) -> (B, 2 V F) frame states."""
     table = torch.stack(
-        [task_frame_states(t, num_views, frames_per_clip) for t in range(len(TASKS))]
+        [
+            torch.stack(
+                [task_frame_states(t, num_views, frames_per_clip, k) for k in (False, True)]
+            )
+            for t in range(len(TASKS))
+        ]
+    )  # (4, 2, 2VF)
+    known = (
+        torch.zeros_like(tasks.cpu())
+        if first_action_visible is None
+        else first_action_visible.cpu().long()
     )
-    return table[tasks.cpu()].to(tasks.device)  # (B, 2VF)
+    return table[tasks.cpu(), known].to(tasks.device)  # (B, 2VF)
 
 
 def frame_timesteps(states: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

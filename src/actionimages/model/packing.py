@@ -60,3 +60,25 @@ def frame_roles(
     V, Fr = num_views, frames_per_clip
     clip = torch.arange(2 * V).repeat_interleave(Fr)  # (2VF,) clip number of each frame
     return clip % 2, clip // 2, torch.arange(Fr).repeat(2 * V)
+
+
+def to_frame_deltas(packed: torch.Tensor, num_views: int) -> torch.Tensor:
+    """(B, C, 2 V F, h, w) -> the same with frames 1.. of each clip minus the clip's frame 0.
+
+    An invertible linear change of latent space (:func:`from_frame_deltas` undoes it). What
+    does not move between frames (the scene, a resting gripper) becomes exactly zero, so a
+    small model starts from "nothing changes" instead of having to learn to copy frame 0
+    through attention; see ``ModelConfig.frame_deltas``.
+    """
+    B, C, total, h, w = packed.shape
+    x = packed.reshape(B, C, 2 * num_views, total // (2 * num_views), h, w)  # (B, C, 2V, F, h, w)
+    x = torch.cat([x[:, :, :, :1], x[:, :, :, 1:] - x[:, :, :, :1]], dim=3)
+    return x.reshape(B, C, total, h, w)
+
+
+def from_frame_deltas(packed: torch.Tensor, num_views: int) -> torch.Tensor:
+    """Inverse of :func:`to_frame_deltas`: (B, C, 2 V F, h, w) deltas -> plain latents."""
+    B, C, total, h, w = packed.shape
+    x = packed.reshape(B, C, 2 * num_views, total // (2 * num_views), h, w)  # (B, C, 2V, F, h, w)
+    x = torch.cat([x[:, :, :, :1], x[:, :, :, 1:] + x[:, :, :, :1]], dim=3)
+    return x.reshape(B, C, total, h, w)

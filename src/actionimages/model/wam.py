@@ -33,7 +33,15 @@ from actionimages.model.masking import (
     task_frame_states,
     to_tokens,
 )
-from actionimages.model.packing import ACTION, frame_roles, pack_camera, pack_clips, unpack_clips
+from actionimages.model.packing import (
+    ACTION,
+    frame_roles,
+    from_frame_deltas,
+    pack_camera,
+    pack_clips,
+    to_frame_deltas,
+    unpack_clips,
+)
 from actionimages.train.schedule import add_noise, sample_sigmas, sampling_sigmas
 
 
@@ -47,6 +55,25 @@ class EncodedBatch:
     allowed: torch.Tensor  # (B, 4) bool
     num_views: int
     frames_per_clip: int
+    frame_valid: torch.Tensor | None = None  # (B, 2 V F) bool: False for padded latent frames
+
+
+def latent_frame_valid(
+    frame_valid: torch.Tensor, temporal_factor: int, num_views: int
+) -> torch.Tensor:
+    """(B, T) source-frame validity -> (B, 2 V F) packed latent-frame validity.
+
+    Latent frame 0 is source frame 0; latent frame f >= 1 covers source frames
+    1 + (f - 1) tf .. f tf and is valid only if all of them are (a frame of repeated
+    padding teaches the model to stop, which the episode did not do).
+    """
+    valid = frame_valid.bool()
+    B, T = valid.shape
+    rest = valid[:, 1:].reshape(B, (T - 1) // temporal_factor, temporal_factor).all(-1)
+    per_clip = torch.cat([valid[:, :1], rest], dim=1)  # (B, F)
+    Fr = per_clip.shape[1]
+    _, _, index = frame_roles(num_views, Fr)
+    return per_clip[:, index]  # (B, 2VF)
 
 
 class WorldActionModel(nn.Module):
@@ -102,12 +129,17 @@ class WorldActionModel(nn.Module):
             lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
             lat_v, lat_a = lat[:, :V], lat[:, V:]
         latents = pack_clips(lat_v, lat_a)  # (B, C, 2VF, h, w)
+        if self.config.frame_deltas:
+            latents = to_frame_deltas(latents, V)  # the space the transformer diffuses in
         Fr = lat_v.shape[3]
         camera = self.camera_input(
             plucker.to(dev, torch.float32), (T, H, W)
         )  # (B, 2VF, Cc, hc, wc)
         context = self.text_encoder.encode(list(batch["instruction"])).to(dev)
-        return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr)
+        valid = None
+        if "frame_valid" in batch:
+            valid = latent_frame_valid(batch["frame_valid"], self.codec.temporal_factor, V).to(dev)
+        return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr, valid)
 
     def action_latents(self, batch: dict, latent_shape) -> torch.Tensor:
         """Vector representation: (B, T) poses of ``batch`` -> (B, V, C, F, h, w), the same for every view."""
@@ -140,6 +172,10 @@ class WorldActionModel(nn.Module):
             cam = cam.transpose(1, 2)  # (B*V, F, 2C, h, w)
         return pack_camera(cam.unflatten(0, (B, V)))  # (B, 2VF, Cc, hc, wc)
 
+    def codec_latents(self, x: torch.Tensor, num_views: int) -> torch.Tensor:
+        """(B, C, 2VF, h, w) latents of the diffusion space -> the codec's (undo frame deltas)."""
+        return from_frame_deltas(x, num_views) if self.config.frame_deltas else x
+
     # --- model call -------------------------------------------------------------------
     def velocity(
         self, x_t, sigma_frames, clean, states, enc: EncodedBatch, context=None
@@ -164,13 +200,21 @@ class WorldActionModel(nn.Module):
     # --- training loss ----------------------------------------------------------------
     def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,
              shift: float = 1.0, sampling: str = "uniform", tasks: torch.Tensor | None = None,
-             action_weight: float = 1.0):  # fmt: skip
-        """Flow-matching loss over predicted tokens. Returns (loss, info dict with tasks/states/sigma)."""
+             action_weight: float = 1.0, first_action_prob: float = 0.0):  # fmt: skip
+        """Flow-matching loss over predicted tokens. Returns (loss, info dict with tasks/states/sigma).
+
+        ``first_action_prob``: per sample, the probability that frame 0 of the action clips
+        (the current pose) is a visible condition (:mod:`masking`). Latent frames made only
+        of padding past an episode's end (``enc.frame_valid``) carry no loss.
+        """
         x = enc.latents
         B = x.shape[0]
         if tasks is None:
             tasks = sample_tasks(enc.allowed.cpu(), task_ratios, generator)  # (B,)
-        states = frame_states(tasks, enc.num_views, enc.frames_per_clip).to(x.device)  # (B, 2VF)
+        known = None
+        if first_action_prob > 0:
+            known = torch.rand(B, generator=generator) < first_action_prob  # (B,)
+        states = frame_states(tasks, enc.num_views, enc.frames_per_clip, known).to(x.device)
         sigma = sample_sigmas(B, shift, sampling, generator).to(x.device)  # (B,)
         sigma_frames = frame_timesteps(states, sigma)  # (B, 2VF)
         noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
@@ -181,7 +225,10 @@ class WorldActionModel(nn.Module):
             empty = self.text_encoder.encode([""]).to(x.device)  # (1, S, D)
             context = torch.where(drop.to(x.device)[:, None, None], empty, context)
         pred = self.velocity(x_t, sigma_frames, x, states, enc, context)
-        mask = (states == PREDICTED)[:, None, :, None, None].to(pred.dtype)  # (B, 1, 2VF, 1, 1)
+        predicted = states == PREDICTED  # (B, 2VF)
+        if enc.frame_valid is not None:
+            predicted = predicted & enc.frame_valid
+        mask = predicted[:, None, :, None, None].to(pred.dtype)  # (B, 1, 2VF, 1, 1)
         weight = mask
         if action_weight != 1.0:
             # Action frames carry a few blobs among empty tokens, a sparse signal next to
@@ -227,7 +274,7 @@ class WorldActionModel(nn.Module):
             if empty is not None:
                 v = self.velocity(x, sigma_frames, x0, states, enc, empty).lerp(v, guidance)
             x = torch.where(keep, x0, x + (s_next - s_now) * v)
-        video, actions = unpack_clips(x, enc.num_views)  # (B, V, C, F, h, w) each
+        video, actions = unpack_clips(self.codec_latents(x, enc.num_views), enc.num_views)
         V = enc.num_views
         decoded = self.codec.decode(
             torch.cat([video, actions], 1).flatten(0, 1).float()

@@ -66,7 +66,10 @@ class ModelPlanner:
 
     def plan(self, obs: dict, views) -> Plan:
         images, cameras = observation_views(obs, views)
-        batch, cams = self.pipeline.make_batch(images, cameras, obs["instruction"])
+        state = None
+        if self.pipeline.takes_state:  # the current pose, from proprioception
+            state = (obs["ee_position"], obs["ee_rotation"], obs["gripper"])
+        batch, cams = self.pipeline.make_batch(images, cameras, obs["instruction"], state=state)
         # a new seed per call, reproducible from the episode's call count
         out = self.pipeline(
             batch, "generate", self.sampling.replace(seed=self.sampling.seed + self.calls)

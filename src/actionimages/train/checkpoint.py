@@ -34,6 +34,17 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def check_finite(state: dict[str, torch.Tensor], where: str) -> None:
+    """Raise a one-line ValueError naming ``where`` and the first tensor with NaN or inf."""
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(
+                f"{where}: weight {name!r} has {bad} non-finite value(s) (NaN/inf); "
+                "the run diverged before this was written. Use an earlier checkpoint"
+            )
+
+
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors = {"torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -72,7 +83,14 @@ def save_checkpoint(
     ema_state: dict[str, torch.Tensor] | None = None,
     keep: int | None = None,
 ) -> Path:
-    """Write checkpoint ``step`` under ``run_dir/checkpoints`` atomically; returns its folder."""
+    """Write checkpoint ``step`` under ``run_dir/checkpoints`` atomically; returns its folder.
+
+    Non-finite weights are refused (ValueError) before anything is written, so a diverged
+    run can never write or promote a NaN checkpoint to ``latest``.
+    """
+    check_finite(model_state, f"{run_dir} step {step}")
+    if ema_state is not None:
+        check_finite(ema_state, f"{run_dir} step {step} (EMA)")
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
@@ -132,9 +150,9 @@ def load_checkpoint(
         )
     info = json.loads((path / "config.json").read_text())
     if model is not None:
-        missing, unexpected = model.load_state_dict(
-            load_file(str(path / "model.safetensors")), strict=False
-        )
+        weights = load_file(str(path / "model.safetensors"))
+        check_finite(weights, str(path / "model.safetensors"))
+        missing, unexpected = model.load_state_dict(weights, strict=False)
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
         if unexpected or trainable & set(missing):
             raise ValueError(
@@ -155,4 +173,6 @@ def load_checkpoint(
     info["ema"] = (
         load_file(str(path / "ema.safetensors")) if (path / "ema.safetensors").exists() else None
     )
+    if info["ema"] is not None:
+        check_finite(info["ema"], str(path / "ema.safetensors"))
     return info

@@ -28,6 +28,10 @@ from actionimages.train.config import TrainConfig
 from actionimages.train.schedule import warmup_constant
 
 
+class NonFiniteLossError(ArithmeticError):
+    """Training stopped at the first NaN/inf loss or gradient (nothing was saved from it)."""
+
+
 class _BySampleNumber(Dataset):
     """Sample number n -> item n % len of epoch n // len (the data sampler draws per (epoch, index))."""
 
@@ -191,11 +195,16 @@ class Trainer:
         with self.accelerator.autocast():
             loss, _ = self.wam.loss(enc, self.step_generator(self.step), cfg.task_ratios, cfg.prompt_dropout,
                                     cfg.timestep_shift, cfg.timestep_sampling,
-                                    action_weight=cfg.action_loss_weight)  # fmt: skip
+                                    action_weight=cfg.action_loss_weight,
+                                    first_action_prob=self.model_config.first_action_prob)  # fmt: skip
+        if not torch.isfinite(loss.detach()):
+            raise NonFiniteLossError(self._diverged("loss", float(loss.detach())))
         self.accelerator.backward(loss)
         grad_norm = float("nan")
         if cfg.grad_clip > 0:
             grad_norm = float(self.accelerator.clip_grad_norm_(self.params, cfg.grad_clip))
+            if not np.isfinite(grad_norm):
+                raise NonFiniteLossError(self._diverged("gradient norm", grad_norm))
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -210,6 +219,13 @@ class Trainer:
             "grad_norm": grad_norm,
             "lr": self.scheduler.get_last_lr()[0],
         }
+
+    def _diverged(self, what: str, value: float) -> str:
+        return (
+            f"{self.run_dir}: non-finite {what} ({value}) at step {self.step + 1} (lr "
+            f"{self.scheduler.get_last_lr()[0]:.3g}); stopped without saving it. Try a lower lr, "
+            "a longer warm-up or grad_clip > 0, and resume from the last checkpoint"
+        )
 
     def train(self, until: int | None = None) -> list[dict[str, float]]:
         """Train to step ``until`` (default: cfg.steps); returns the per-step logs of this call."""

@@ -1,0 +1,50 @@
+"""Rank training runs quickly: generation / labelling errors on held-out expert clips.
+
+    python scripts/quick_eval.py runs/exp-state --episodes 2 --clips 3
+
+Prints the GenerationEvaluator summary (predicted frames only) plus per-frame medians of
+the 3-D position error, as JSON. A one-off tool for recipe search; the package never
+imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint")
+    ap.add_argument("--episodes", type=int, default=2, help="held-out episodes per task")
+    ap.add_argument("--clips", type=int, default=3, help="clips per episode")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--no-state", action="store_true", help="do not give the current pose")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    from actionimages.eval.evaluate import heldout_episodes
+    from actionimages.eval.generation import GenerationEvaluator, episode_clips
+    from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
+    from actionimages.sim.splits import get_split
+
+    pipe = WorldActionPipeline.from_pretrained(args.checkpoint)
+    if args.no_state:
+        pipe.wam.config = pipe.wam.config.replace(first_action_prob=0.0)
+    ev = GenerationEvaluator(pipe, SamplingConfig(steps=args.steps))
+    views = ("front", "left_shoulder")
+    eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes)
+    for ep in eps:
+        for c in episode_clips(ep, views, pipe.clip.num_frames)[: args.clips]:
+            ev.add(c)
+    out = ev.summary()
+    for k in list(ev.values):
+        if k.endswith(("pos_err_m", "err_2d_px")):
+            out[k + "_median"] = float(np.median(ev.values[k]))
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
