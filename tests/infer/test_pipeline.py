@@ -131,3 +131,30 @@ def test_bad_arguments_are_refused():
         with pytest.raises(ValueError):
             SamplingConfig(**bad)
     assert dataclasses.is_dataclass(SamplingConfig())
+
+
+class FlippingVelocity(torch.nn.Module):
+    """Huge constant output on held (visible) frames, alternating sign on generated ones."""
+
+    def __init__(self, config, visible):
+        super().__init__()
+        self.config, self.visible, self.calls = config, visible, 0
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, timestep, context, camera=None):
+        self.calls += 1
+        sign = 1.0 if self.calls % 2 else -1.0
+        vis = self.visible[:, None, :, None, None].expand_as(x)
+        return torch.where(vis, torch.full_like(x, 1e3), torch.full_like(x, sign))
+
+
+def test_velocity_cache_compares_generated_frames_only():
+    from actionimages.model.masking import VISIBLE, task_frame_states
+
+    batch = synthetic_batch(1)
+    wam = debug_wam()
+    visible = task_frame_states("joint", 2, wam.encode_batch(batch).frames_per_clip) == VISIBLE
+    wam.transformer = FlippingVelocity(wam.transformer.config, visible[None])
+    pipe = WorldActionPipeline(wam, CLIP)
+    out = pipe(batch, "generate", SamplingConfig(steps=6, cache_threshold=0.5))
+    assert out.model_calls == 6  # generated velocities reverse every call: never reuse

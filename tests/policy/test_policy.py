@@ -133,3 +133,21 @@ def test_missing_view_is_a_clear_error(env):
         PolicyConfig(loop="sideways")
     with pytest.raises(ValueError):
         PolicyConfig(smoothing=4)
+
+
+def test_dreamzero_smoothing_upsamples_filters_and_shrinks_its_window_for_short_chunks():
+    from scipy.interpolate import CubicSpline
+    from scipy.signal import savgol_filter
+
+    from actionimages.policy.policy import smooth_chunk
+
+    rng = np.random.default_rng(1)
+    long = rng.normal(size=(16, 2))  # 31 upsampled samples: the full window of 21 fits
+    fine = CubicSpline(np.arange(16), long, axis=0)(np.linspace(0, 15, 31))
+    assert np.allclose(smooth_chunk(long, 21), savgol_filter(fine, 21, 3, axis=0)[::2])
+    short = rng.normal(size=(9, 2))  # 17 upsampled samples: window 17
+    fine = CubicSpline(np.arange(9), short, axis=0)(np.linspace(0, 8, 17))
+    assert np.allclose(smooth_chunk(short, 21), savgol_filter(fine, 17, 3, axis=0)[::2])
+    cubic = np.arange(9.0)[:, None] ** 3 / 100  # order 3 keeps a cubic exactly
+    assert np.allclose(smooth_chunk(cubic, 21), cubic, atol=1e-9)
+    assert np.array_equal(smooth_chunk(short[:2], 21), short[:2])  # too short: unchanged

@@ -156,3 +156,63 @@ def test_euler_sampler_with_the_exact_velocity_recovers_the_clean_latents():
     decode = lambda z: wam.codec.decode(z.flatten(0, 1)).unflatten(0, (1, 2))  # noqa: E731
     assert torch.allclose(video, decode(want_video), atol=1e-4)
     assert torch.allclose(actions, decode(want_actions), atol=1e-4)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_known_first_action_is_visible_only_where_actions_are_predicted(task):
+    V, Fr = 2, 3
+    modality, _, index = frame_roles(V, Fr)
+    plain, known = task_frame_states(task, V, Fr), task_frame_states(task, V, Fr, True)
+    first_action = (modality == 1) & (index == 0)
+    assert torch.equal(plain[~first_action], known[~first_action])
+    if task in ("joint", "video_to_action"):
+        assert (known[first_action] == VISIBLE).all() and (plain[first_action] == PREDICTED).all()
+    else:
+        assert torch.equal(plain, known)
+
+
+def test_first_action_prob_switches_the_condition_per_sample():
+    wam = debug_wam(first_action_prob=0.5)
+    enc = wam.encode_batch(synthetic_batch(64))
+    wam.transformer = Probe(wam)
+    tasks = torch.zeros(64, dtype=torch.long)  # joint
+    _, info = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1), tasks=tasks,
+                       first_action_prob=0.5)  # fmt: skip
+    modality, _, index = frame_roles(enc.num_views, enc.frames_per_clip)
+    given = (info["states"][:, (modality == 1) & (index == 0)] == VISIBLE).all(1)  # (B,)
+    assert 10 < int(given.sum()) < 54  # about half, and the rest keep the paper's setting
+
+
+def test_padded_latent_frames_carry_no_loss():
+    from actionimages.model.wam import latent_frame_valid
+
+    valid = torch.ones(2, 9, dtype=torch.bool)
+    valid[1, 6:] = False  # the window ran past the episode's end at frame 6
+    packed = latent_frame_valid(valid, 4, 2)  # (B, 2VF) with F = 3
+    assert packed[0].all()
+    assert packed[1].tolist() == [True, True, False] * 4  # frames 5-8 hold padding
+    wam = debug_wam()
+    batch = synthetic_batch(2)
+    T = batch["video"].shape[2]
+    batch["frame_valid"] = torch.ones(2, T, dtype=torch.bool)
+    batch["frame_valid"][1, T - 1 :] = False  # the last latent frame of item 1 is padding
+    packed = latent_frame_valid(batch["frame_valid"], 4, 2)
+    assert not packed[1].all() and packed[0].all()
+    enc = wam.encode_batch(batch)
+    wam.transformer = probe = Probe(wam)
+    loss, info = wam.loss(enc, torch.Generator().manual_seed(0), (1, 0, 0, 0))
+    loss.backward()
+    grad = probe.out.grad.abs().sum(dim=(1, 3, 4))  # (B, 2VF)
+    assert (grad[1, ~packed[1]] == 0).all() and (grad[0, info["states"][0] == PREDICTED] > 0).all()
+
+
+def test_frame_deltas_are_an_exact_round_trip_and_zero_for_a_still_clip():
+    from actionimages.model.packing import from_frame_deltas, to_frame_deltas
+
+    x = torch.randn(2, 4, 2 * 2 * 3, 2, 2)
+    assert torch.allclose(from_frame_deltas(to_frame_deltas(x, 2), 2), x, atol=1e-6)
+    still = x.reshape(2, 4, 4, 3, 2, 2)[:, :, :, :1].expand(-1, -1, -1, 3, -1, -1).reshape(x.shape)
+    d = to_frame_deltas(still, 2).reshape(2, 4, 4, 3, 2, 2)
+    assert (d[:, :, :, 1:] == 0).all() and torch.equal(
+        d[:, :, :, 0], still.reshape(d.shape)[:, :, :, 0]
+    )

@@ -56,7 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--views", default="front,left_shoulder")
     e.add_argument("--loop", choices=("closed", "open"), default="closed")
     e.add_argument("--replan-every", type=int, default=4)
-    e.add_argument("--smoothing", type=int, default=0, help="Savitzky-Golay window (odd), 0 = off")
+    e.add_argument(
+        "--smoothing",
+        type=int,
+        default=0,
+        help="chunk smoothing window (odd, >= 5; DreamZero 21), 0 = off",
+    )
     e.add_argument("--videos", type=int, default=1, help="rollout MP4s per task")
     e.add_argument(
         "--metrics-episodes", type=int, default=2, help="held-out episodes per task for Tables 4-6"

@@ -169,6 +169,7 @@ class WorldActionPipeline:
         noise = torch.randn(x0.shape, generator=generator).to(dev, x0.dtype)
         visible = (states == VISIBLE)[:, None, :, None, None]  # (B, 1, 2VF, 1, 1)
         unknown = (states == UNKNOWN)[:, None, :, None, None]
+        generated = (~(visible | unknown)).expand(-1, x0.shape[1], -1, *x0.shape[-2:])
         held = torch.where(visible, x0, noise)  # what visible and unknown frames are held at
         x = held.clone()
         # 3. Guidance: the unconditional context is the empty prompt (trained by prompt dropout).
@@ -206,8 +207,10 @@ class WorldActionPipeline:
                 v = v.to(x.dtype)
                 # 5c. Decide whether the next steps may reuse this velocity (DreamZero's rule).
                 if config.cache_threshold is not None and prev_v is not None:
+                    # Over the generated frames only: the clean and pure-noise frames' outputs
+                    # are discarded, and counting them would inflate the similarity.
                     cos = torch.nn.functional.cosine_similarity(
-                        v.flatten(), prev_v.flatten(), dim=0
+                        v[generated].flatten(), prev_v[generated].flatten(), dim=0
                     )
                     reuse_left = (
                         config.cache_window if min(float(cos), 1.0) > config.cache_threshold else 0

@@ -174,6 +174,13 @@ PRESETS: dict[str, ModelConfig] = {
         out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
         text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas=True,
     ),
+    # Its low-dimensional-action baseline: the same with actions as 10-D vectors.
+    "tiny-state-lowdim": ModelConfig(
+        name="tiny-state-lowdim", num_attention_heads=4, attention_head_dim=32, in_channels=16,
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas=True,
+        action_representation="vector",
+    ),
     # Issue 7's baseline: the tiny backbone with actions as 10-D vectors in latent frames.
     "tiny-lowdim": ModelConfig(
         name="tiny-lowdim", num_attention_heads=4, attention_head_dim=32, in_channels=16,

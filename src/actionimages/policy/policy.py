@@ -36,7 +36,10 @@ class PolicyConfig:
 
     views: cameras of ``obs`` to use, in order (the model was trained on 2 views).
     loop: "closed" or "open".  replan_every: closed loop: steps executed per plan.
-    smoothing: Savitzky-Golay window over a decoded chunk (odd, >= 3; 0 = off), order 2.
+    smoothing: DreamZero's chunk smoothing (SPEC 6): the decoded chunk is upsampled 2x with
+        cubic splines, filtered by Savitzky-Golay of this window (odd, >= 5; DreamZero: 21)
+        and order 3, then downsampled back; 0 = off. See :func:`smooth_chunk` for chunks
+        shorter than the window.
     decoder: "triangulate" or "paper" (the geometric decoders of :mod:`actionimages.codec`).
     min_confidence: frames whose decoded points are less confident than this are dropped
         from the chunk (a blurry generated blob); the previous frame's action is repeated.
@@ -55,8 +58,8 @@ class PolicyConfig:
             raise ValueError(f"loop must be 'open' or 'closed', got {self.loop!r}")
         if self.replan_every < 1:
             raise ValueError(f"replan_every must be >= 1, got {self.replan_every}")
-        if self.smoothing and (self.smoothing < 3 or self.smoothing % 2 == 0):
-            raise ValueError(f"smoothing must be 0 or an odd window >= 3, got {self.smoothing}")
+        if self.smoothing and (self.smoothing < 5 or self.smoothing % 2 == 0):
+            raise ValueError(f"smoothing must be 0 or an odd window >= 5, got {self.smoothing}")
         if not self.views:
             raise ValueError("views must name at least one camera")
 
@@ -139,8 +142,9 @@ class WorldActionPolicy:
 def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -> list[Action]:
     """Decoded trajectory (T frames, frame 0 = now) -> Actions for frames 1..T-1.
 
-    Savitzky-Golay smoothing (order 2) runs over position and the 6-D rotation, which are
-    then projected back to a rotation; the gripper is left as decoded (its steps are real).
+    Smoothing (:func:`smooth_chunk`, window ``smoothing``) runs over position and the 6-D
+    rotation, which are then projected back to a rotation; the gripper is left as decoded
+    (its steps are real).
     """
     from actionimages.geometry import matrix_to_rot6d, nearest_rotation, rot6d_to_matrix
 
@@ -151,11 +155,8 @@ def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -
     grip = np.clip(np.asarray(traj["gripper"], dtype=np.float64), 0.0, 1.0)  # (T,)
     if not (np.isfinite(pos).all() and np.isfinite(rot6).all() and np.isfinite(grip).all()):
         return []
-    if smoothing and len(pos) >= smoothing:
-        from scipy.signal import savgol_filter
-
-        pos = savgol_filter(pos, smoothing, 2, axis=0)
-        rot6 = savgol_filter(rot6, smoothing, 2, axis=0)
+    if smoothing:
+        pos, rot6 = smooth_chunk(pos, smoothing), smooth_chunk(rot6, smoothing)
     rot = np.asarray(nearest_rotation(rot6d_to_matrix(rot6)))  # (T, 3, 3)
     conf = np.asarray(traj.get("confidence", np.ones(len(pos))))
     out, last = [], None
@@ -164,6 +165,31 @@ def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -
             last = Action(pos[t], rot[t], float(grip[t]))
         out.append(last)
     return out
+
+
+SMOOTHING_ORDER = 3
+
+
+def smooth_chunk(x: np.ndarray, window: int = 21) -> np.ndarray:
+    """DreamZero's chunk smoothing of (T, D) samples -> (T, D).
+
+    2x cubic-spline upsampling (2T - 1 samples), Savitzky-Golay of order 3 over ``window``
+    upsampled samples, then every second sample. A chunk whose upsampled length is shorter
+    than ``window`` (a 9-frame chunk gives 17 samples) is filtered with the longest odd
+    window that fits; below order + 2 = 5 samples it is returned unchanged, since such a
+    filter would reproduce its input anyway.
+    """
+    from scipy.interpolate import CubicSpline
+    from scipy.signal import savgol_filter
+
+    T = len(x)
+    if 2 * T - 1 < SMOOTHING_ORDER + 2:
+        return x
+    fine = CubicSpline(np.arange(T), x, axis=0)(np.linspace(0, T - 1, 2 * T - 1))  # (2T-1, D)
+    w = min(window, len(fine) if len(fine) % 2 else len(fine) - 1)
+    if w < SMOOTHING_ORDER + 2:
+        return x
+    return savgol_filter(fine, w, SMOOTHING_ORDER, axis=0)[::2]
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -140,6 +140,11 @@ PRESETS: dict[str, TrainConfig] = {
         lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         action_loss_weight=4.0, output_dir="runs/tiny-state",
     ),
+    "tiny-state-lowdim": TrainConfig(
+        name="tiny-state-lowdim", model="tiny-state-lowdim", data=("data/sim-train",), steps=3000,
+        batch_size=8, lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
+        action_loss_weight=4.0, output_dir="runs/tiny-state-lowdim",
+    ),
     # Issue 7's low-dimensional-action baseline: the same run with model "tiny-lowdim".
     "tiny-lowdim": TrainConfig(
         name="tiny-lowdim", model="tiny-lowdim", data=("data/sim-train",), steps=3000, batch_size=8,
