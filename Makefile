@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # The default model's training data (models/tiny/MODEL_CARD.md): expert demonstrations of
 # the 5 in-domain tasks, episode seeds 0..223 of the "train" split, 4 static views at 64x64.
 SIM_DATA = data/sim-train
-SIM_EPISODES = 1000
+SIM_EPISODES = 800
 
 venv:
 	@bash tools/setup-venv.sh

@@ -1,6 +1,6 @@
 """Issue 7: the action-image world model against its two baselines, side by side.
 
-    .venv/bin/python benchmarks/baselines.py --episodes 10 [--workers 2]
+    .venv/bin/python benchmarks/baselines.py --episodes 20 [--workers 2]
 
 Policies (all trained on the same recorded data, see models/*/ and the Makefile's
 ``train-default`` and ``baselines`` targets):
@@ -42,7 +42,14 @@ def _bc_factory(path: str):
 
 
 def evaluate_policy(
-    name: str, path: str, kind: str, split: str, episodes: int, out: Path, reuse: bool = False
+    name: str,
+    path: str,
+    kind: str,
+    split: str,
+    episodes: int,
+    out: Path,
+    reuse: bool = False,
+    workers: int = 1,
 ) -> dict:
     if reuse and (out / "results.json").is_file():  # a finished earlier run of the same setting
         res = json.loads((out / "results.json").read_text())
@@ -53,7 +60,13 @@ def evaluate_policy(
 
     if kind == "wam":
         return run_rollouts(
-            ModelEvalConfig(checkpoint=path, splits=(split,), episodes=episodes, videos_per_task=1),
+            ModelEvalConfig(
+                checkpoint=path,
+                splits=(split,),
+                episodes=episodes,
+                videos_per_task=1,
+                workers=workers,
+            ),
             split,
             out,
         )
@@ -86,6 +99,7 @@ def main() -> None:
     )
     ap.add_argument("--reuse", action="store_true", help="reuse finished results under --out")
     ap.add_argument("--ours", default="models/tiny", help="the action-image model to compare")
+    ap.add_argument("--workers", type=int, default=1, help="rollout processes (world models)")
     args = ap.parse_args()
     t0 = time.time()
     rows = []
@@ -106,6 +120,7 @@ def main() -> None:
                 args.episodes,
                 args.out / Path(path).name / split,
                 args.reuse,
+                args.workers,
             )
             s = sum(r["successes"] for r in res["tasks"].values())
             n = sum(r["episodes"] for r in res["tasks"].values())

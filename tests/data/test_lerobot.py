@@ -274,3 +274,41 @@ def test_stats_are_merged_across_episodes(tmp_path):
     np.testing.assert_allclose(stats["observation.state"]["min"], state.min(0))
     assert stats["observation.state"]["count"] == [len(state)]
     assert np.shape(stats["observation.images.front"]["mean"]) == (3, 1, 1)
+
+
+def _rewrite(path, column, frame, fn):
+    """Rewrite one value of a list column of a parquet file (as a flipped byte would)."""
+    import pyarrow as pa
+
+    table = pq.read_table(path)
+    rows = table.column(column).to_pylist()
+    rows[frame] = fn(list(rows[frame]))
+    i = table.column_names.index(column)
+    table = table.set_column(i, column, pa.array(rows, type=table.schema.field(column).type))
+    pq.write_table(table, path)
+
+
+@pytest.mark.parametrize(
+    ("column", "fn", "message"),
+    [
+        ("observation.state", lambda r: r[:2] + [6.7e307] + r[3:], "position"),
+        ("observation.state", lambda r: r[:3] + [3.0 * v for v in r[3:7]] + r[7:], "quaternion"),
+        ("action", lambda r: r[:7] + [float("inf")], "NaN/inf"),
+        ("observation.state", lambda r: r[:7] + [7.0], "gripper"),
+        ("observation.cameras.front.world_to_camera", lambda r: [2 * v for v in r[:12]] + r[12:],
+         "rigid"),
+        ("observation.cameras.front.intrinsics", lambda r: [-r[0]] + r[1:], "OpenCV K"),
+    ],
+)
+def test_implausible_values_are_refused_naming_file_episode_frame_and_feature(
+    tmp_path, column, fn, message
+):
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(synthetic_episode(num_frames=10))
+    data = tmp_path / "data/chunk-000/file-000.parquet"
+    _rewrite(data, column, 4, fn)
+    with pytest.raises(ValueError, match=message) as err:
+        LeRobotDataset(tmp_path).read_episode(0, load_video=False)
+    text = str(err.value)
+    assert "file-000.parquet" in text and "episode 0" in text and "frame 4" in text
+    assert column in text

@@ -159,7 +159,18 @@ class LeRobotDataset:
                 raise ValueError(f"frame indices must lie in [0, {len(rows)}) for episode {k}")
             rows = rows[frames]
         part = table.take(pa.array(rows))
-        return {name: fmt.column_to_numpy(part.column(name)) for name in part.column_names}
+        cols = {name: fmt.column_to_numpy(part.column(name)) for name in part.column_names}
+        if self.has_pose_layout:  # values, not only the file's structure (issue 12)
+            from actionimages.data.validate import check_camera_columns, check_pose_columns
+
+            path = self.info["data_path"].format(
+                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+            )
+            where = f"{self.root / path}, episode {k}"
+            frame_numbers = np.asarray(cols["frame_index"], dtype=np.int64)
+            check_pose_columns(cols, where, frame_numbers)
+            check_camera_columns(cols, where, frame_numbers)
+        return cols
 
     def read_video(self, k: int, camera: str, frames: np.ndarray | None = None) -> np.ndarray:
         """(N, H, W, 3) uint8 frames of one view (all frames if ``frames`` is None)."""
