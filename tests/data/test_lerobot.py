@@ -295,8 +295,11 @@ def _rewrite(path, column, frame, fn):
         ("observation.state", lambda r: r[:3] + [3.0 * v for v in r[3:7]] + r[7:], "quaternion"),
         ("action", lambda r: r[:7] + [float("inf")], "NaN/inf"),
         ("observation.state", lambda r: r[:7] + [7.0], "gripper"),
-        ("observation.cameras.front.world_to_camera", lambda r: [2 * v for v in r[:12]] + r[12:],
-         "rigid"),
+        (
+            "observation.cameras.front.world_to_camera",
+            lambda r: [2 * v for v in r[:12]] + r[12:],
+            "rigid",
+        ),
         ("observation.cameras.front.intrinsics", lambda r: [-r[0]] + r[1:], "OpenCV K"),
     ],
 )

@@ -131,3 +131,23 @@ def test_bad_configs_are_refused(datasets):
         ClipSampler({datasets[0]: -1.0})
     cfg = replace(ClipConfig.debug(), render_actions=False)
     assert "actions" not in ClipSampler([datasets[0]], cfg)[0]
+
+
+def test_a_moving_camera_is_conditioned_on_its_first_pose_only(tmp_path):
+    """The Plücker condition of a wrist-like view carries no future pose (SPEC 4)."""
+    from actionimages.geometry import Camera
+
+    ep = synthetic_episode(num_frames=20, size=64, seed=3, views=("front", "left"))
+    T = ep.num_frames
+    moving = [Camera.look_at([1.0, 0.3 + 0.02 * t, 0.6], [0.5, 0.0, 0.1], height=64, width=64)
+              for t in range(T)]  # fmt: skip
+    ep.cameras["left"] = moving
+    with LeRobotWriter(tmp_path / "ds", fps=10, config=H264) as w:
+        w.add_episode(ep)
+    cfg = replace(ClipConfig.debug(), random_views=False, random_crop=False)
+    item = ClipSampler([tmp_path / "ds"], cfg)[0]
+    v = item["views"].index("left")
+    E = item["world_to_camera"][v]  # (T, 4, 4): the real per-frame poses are kept
+    assert not torch.allclose(E[0], E[-1])
+    plucker = item["plucker"]  # (V, T, h, w, 6)
+    assert torch.equal(plucker[:, 1:], plucker[:, :1].expand_as(plucker[:, 1:]))

@@ -158,3 +158,30 @@ def test_velocity_cache_compares_generated_frames_only():
     pipe = WorldActionPipeline(wam, CLIP)
     out = pipe(batch, "generate", SamplingConfig(steps=6, cache_threshold=0.5))
     assert out.model_calls == 6  # generated velocities reverse every call: never reuse
+
+
+@pytest.mark.parametrize("frame_deltas", [False, True])
+def test_a_given_current_pose_is_held_as_action_frame_zero(frame_deltas):
+    """make_batch(state=...) draws the pose; a model trained with it keeps it clean."""
+    from actionimages.geometry import Camera
+
+    wam = debug_wam(first_action_prob=0.75, frame_deltas=frame_deltas)
+    pipe = WorldActionPipeline(wam, CLIP)
+    assert pipe.takes_state
+    cams = [Camera.look_at([1.2, 0.0, 0.6], [0.5, 0.0, 0.1], height=H, width=W),
+            Camera.look_at([0.5, 0.8, 0.6], [0.5, 0.0, 0.1], height=H, width=W)]  # fmt: skip
+    img = torch.zeros(H, W, 3, dtype=torch.uint8).numpy()
+    rot = torch.diag(torch.tensor([1.0, -1.0, -1.0])).numpy()  # pointing down
+    state = (torch.tensor([0.5, 0.0, 0.15]).numpy(), rot, 1.0)
+    batch, _ = pipe.make_batch([img, img], cams, "reach", state=state)
+    assert batch["first_action_known"]
+    drawn = (batch["actions"][0, :, 0] + 1) / 2  # (V, H, W, 3)
+    assert drawn[..., 0].max() > 0.9  # the position blob is in both views
+    out = pipe(batch, "generate", SamplingConfig(steps=2))
+    enc = wam.encode_batch(batch)
+    _, actions = unpack_clips(wam.codec_latents(enc.latents, 2), 2)
+    want = ((wam.codec.decode(actions.flatten(0, 1)) + 1) / 2).clamp(0, 1)[:, :, 0]  # (V, 3, H, W)
+    assert torch.allclose(out.actions[0][:, 0], want.permute(0, 2, 3, 1), atol=1e-5)
+    # without the flag the same model predicts frame 0 too (the paper's setting)
+    plain = pipe(dict(batch, first_action_known=False), "generate", SamplingConfig(steps=2))
+    assert not torch.allclose(plain.actions[0][:, 0], want.permute(0, 2, 3, 1), atol=1e-2)

@@ -16,7 +16,9 @@ Item (SPEC layout, channels last; V views, T frames, H x W pixels):
     actions    (V, T, H, W, 3)  float, action images in [-1, 1] (-1 everywhere when absent)
     plucker    (V, T, h, w, 6)  float, ray direction (unit, in [-1, 1]) and moment
                                 (metres, not normalised) in the frame of view 0 at
-                                frame 0; h, w = H, W / plucker_stride
+                                frame 0; h, w = H, W / plucker_stride. Every frame holds
+                                its view's frame-0 camera: a moving view's future poses
+                                would leak the motion to be predicted
     K          (V, T, 3, 3)     float32 intrinsics of the resized/cropped images
     world_to_camera (V, T, 4, 4) float32
     position   (T, 3), rotation (T, 3, 3), gripper (T,)  float32 poses (0 when absent)
@@ -241,7 +243,11 @@ class ClipSampler(torch.utils.data.Dataset):
             E = torch.from_numpy(np.stack([[c.world_to_camera for c in cv] for cv in cams]))
             small = torch.diag(torch.tensor([ws / Wt, hs / Ht, 1.0], dtype=K.dtype))
             # Pixel centres of the (hs, ws) grid are block centres of the (Ht, Wt) image.
-            plucker = plucker_map(small @ K, E, hs, ws, reference_world_to_camera=E[0, 0])
+            # Each view is conditioned on its frame-0 camera only (SPEC 4): a moving (wrist)
+            # view's later poses are the end-effector motion the model must predict, and
+            # at planning time they are unknown anyway, so training would not match testing.
+            K0, E0 = K[:, :1].expand_as(K), E[:, :1].expand_as(E)
+            plucker = plucker_map(small @ K0, E0, hs, ws, reference_world_to_camera=E[0, 0])
             plucker = plucker.to(dtype)  # (V, T, hs, ws, 6)
         else:
             K, E = torch.zeros(V, T, 3, 3), torch.zeros(V, T, 4, 4)

@@ -162,4 +162,7 @@ def _plucker(clip: ClipConfig, K: torch.Tensor, E: torch.Tensor) -> torch.Tensor
     hs, ws = clip.height // clip.plucker_stride, clip.width // clip.plucker_stride
     small = torch.diag(torch.tensor([ws / clip.width, hs / clip.height, 1.0]))
     K, E = K.double(), E.double()  # as the sampler: rays in float64, stored in float32
+    # As the sampler: each view's frame-0 camera for every frame (a moving view's future
+    # poses are not known at planning time, and the model never saw them in training).
+    K, E = K[:, :1].expand_as(K), E[:, :1].expand_as(E)
     return plucker_map(small.double() @ K, E, hs, ws, reference_world_to_camera=E[0, 0]).float()
