@@ -431,7 +431,10 @@ def section_environment(ctx: Context, res: dict) -> None:
         [sys.executable, "-c", "import deepspeed; print(deepspeed.__version__)"], 60
     )
     res["deepspeed"] = out.strip().splitlines()[-1] if rc == 0 and out.strip() else "not installed"
-    rc, out, _ = run_cmd(["git", "rev-parse", "--short", "HEAD"], 10)
+    try:
+        rc, out, _ = run_cmd(["git", "rev-parse", "--short", "HEAD"], 10)
+    except OSError:  # no git on the machine
+        rc = None
     if rc == 0:
         dirty = run_cmd(["git", "status", "--porcelain", "--untracked-files=no"], 10)[1].strip()
         res["git_commit"] = out.strip() + (" (uncommitted changes)" if dirty else "")
@@ -505,18 +508,33 @@ def section_vae(ctx: Context, res: dict) -> None:
         codec.decode(codec.encode(video[:1, :, :5, : p.size // 4, : p.size // 4]))
         sync(dev)
         reset_peak(dev)
-        enc_s, dec_s = [], []
-        for i in range(2):
-            if i and ctx.left() < 2.5 * (enc_s[0] + dec_s[0]):
+        enc_s, dec_s, tries = [], [], 0
+        while len(enc_s) < 2 and tries < 4:
+            tries += 1
+            if enc_s and ctx.left() < 2.5 * (enc_s[0] + dec_s[0]):
                 break
-            t0 = time.perf_counter()
-            z = codec.encode(video)
-            sync(dev)
-            enc_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            codec.decode(z)
-            sync(dev)
-            dec_s.append(time.perf_counter() - t0)
+            oom = None
+            try:
+                t0 = time.perf_counter()
+                z = codec.encode(video)
+                sync(dev)
+                enc_s.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                codec.decode(z)
+                sync(dev)
+                dec_s.append(time.perf_counter() - t0)
+            except Exception as err:
+                if not is_oom(err) or codec.vae.use_slicing:
+                    raise
+                oom = first_line(err)
+            if oom:  # the whole batch did not fit: one clip at a time, from the start
+                res["sliced"] = f"one clip at a time (vae.enable_slicing) after {oom}"
+                enc_s, dec_s, z = [], [], None
+                free(dev)
+                codec.vae.enable_slicing()
+                reset_peak(dev)
+        if not enc_s:
+            raise RuntimeError("no encode + decode finished")
     res["latent_shape"] = list(z.shape)
     res["encode_s"], res["decode_s"] = min(enc_s), min(dec_s)
     res["encode_decode_s"] = res["encode_s"] + res["decode_s"]
@@ -620,10 +638,19 @@ def section_inference(ctx: Context, res: dict) -> None:
             res[key] = {"status": "skipped", "reason": f"needs about {need:.0f} s, {ctx.left():.0f} s left in the section budget"}  # fmt: skip
             continue
         reset_peak(dev)
+        res[key] = {"status": "error", "error": "did not finish within the section budget"}
         t0 = time.perf_counter()
-        with ctx.autocast():
-            out = pipe(batch, "generate", c)
-        sync(dev)
+        try:
+            with ctx.autocast():
+                out = pipe(batch, "generate", c)
+            sync(dev)
+        except Exception as err:
+            res[key] = {
+                "status": "error",
+                "error": first_line(err),
+                "traceback": tail(traceback.format_exc()),
+            }
+            continue
         wall = time.perf_counter() - t0
         runs[name] = out
         r = {"steps": p.steps, "wall_s": wall, "model_calls": out.model_calls,
@@ -663,6 +690,7 @@ def section_inference(ctx: Context, res: dict) -> None:
             "reason": f"only {ctx.left():.0f} s left in the section budget",
         }
     else:
+        res["compile"] = {"status": "error", "error": "did not finish within the section budget"}
         res["compile"] = measure_compile(ctx, pipe, step, v_eager, step_s)
 
 
@@ -748,6 +776,7 @@ def section_training(ctx: Context, res: dict) -> None:
                 r["optimizer"] = (
                     f"AdamW state did not fit ({first_line(err)}): forward + backward alone"
                 )
+            if not optimizer_fits:  # out of the except block, so its traceback is gone too
                 opt = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
                 opt.state.clear()
                 trainer.optimizer.zero_grad(set_to_none=True)

@@ -36,10 +36,14 @@ def main() -> None:
     ev = GenerationEvaluator(pipe, SamplingConfig(steps=args.steps))
     views = ("front", "left_shoulder")
     eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes)
+    still = []  # the "hold still" reference: frame 0's pose repeated
     for ep in eps:
         for c in episode_clips(ep, views, pipe.clip.num_frames)[: args.clips]:
             ev.add(c)
+            pos = np.asarray(c["trajectory"][0])
+            still.append(float(np.linalg.norm(pos[1:] - pos[0], axis=1).mean()))
     out = ev.summary()
+    out["hold_still/pos_err_m_median"] = float(np.median(still))
     for k in list(ev.values):
         if k.endswith(("pos_err_m", "err_2d_px")):
             out[k + "_median"] = float(np.median(ev.values[k]))

@@ -160,7 +160,7 @@ def test_velocity_cache_compares_generated_frames_only():
     assert out.model_calls == 6  # generated velocities reverse every call: never reuse
 
 
-@pytest.mark.parametrize("frame_deltas", [False, True])
+@pytest.mark.parametrize("frame_deltas", ["none", "video", "all"])
 def test_a_given_current_pose_is_held_as_action_frame_zero(frame_deltas):
     """make_batch(state=...) draws the pose; a model trained with it keeps it clean."""
     from actionimages.geometry import Camera

@@ -216,3 +216,15 @@ def test_frame_deltas_are_an_exact_round_trip_and_zero_for_a_still_clip():
     assert (d[:, :, :, 1:] == 0).all() and torch.equal(
         d[:, :, :, 0], still.reshape(d.shape)[:, :, :, 0]
     )
+
+
+def test_video_only_frame_deltas_leave_action_clips_plain():
+    from actionimages.model.packing import VIDEO, from_frame_deltas, to_frame_deltas
+
+    x = torch.randn(1, 4, 2 * 2 * 3, 2, 2)
+    d = to_frame_deltas(x, 2, (VIDEO,))
+    video, actions = unpack_clips(d, 2)
+    v0, a0 = unpack_clips(x, 2)
+    assert torch.equal(actions, a0)  # action clips untouched
+    assert torch.allclose(video[:, :, :, 1:], v0[:, :, :, 1:] - v0[:, :, :, :1])
+    assert torch.allclose(from_frame_deltas(d, 2, (VIDEO,)), x, atol=1e-6)

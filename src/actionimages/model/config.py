@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CAMERA_ENCODERS = ("token", "frame_pooled")
+FRAME_DELTAS = ("none", "video", "all")
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,10 @@ class ModelConfig:
             (the current end-effector pose, known at planning time) is given as a visible
             condition (SPEC 4, beyond the paper; :mod:`actionimages.model.masking`). 0 is the
             paper's setting; > 0 means callers may give the current pose, and the policy does.
-        frame_deltas: diffuse each clip's frames 1.. as differences from its frame 0
-            (:func:`actionimages.model.packing.to_frame_deltas`) rather than as plain
-            latents. For models trained from scratch; pretrained Wan weights expect plain
-            latents, so the Wan presets keep it off.
+        frame_deltas: which clips diffuse their frames 1.. as differences from their frame
+            0 (:func:`actionimages.model.packing.to_frame_deltas`) rather than as plain
+            latents: "none", "video" or "all". For models trained from scratch; pretrained
+            Wan weights expect plain latents, so the Wan presets keep "none".
     """
 
     name: str = "custom"
@@ -88,7 +89,7 @@ class ModelConfig:
     # --- how actions enter the sequence ---
     action_representation: str = "image"
     first_action_prob: float = 0.0
-    frame_deltas: bool = False
+    frame_deltas: str = "none"
 
     def __post_init__(self) -> None:
         if self.camera_encoder not in CAMERA_ENCODERS:
@@ -109,6 +110,10 @@ class ModelConfig:
         if self.action_representation not in ("image", "vector"):
             raise ValueError(
                 f"action_representation must be 'image' or 'vector', got {self.action_representation!r}"
+            )
+        if self.frame_deltas not in FRAME_DELTAS:
+            raise ValueError(
+                f"frame_deltas must be one of {FRAME_DELTAS}, got {self.frame_deltas!r}"
             )
         if not 0.0 <= self.first_action_prob <= 1.0:
             raise ValueError(f"first_action_prob must be in [0, 1], got {self.first_action_prob}")
@@ -141,6 +146,8 @@ class ModelConfig:
         for k in ("patch_size", "camera_pool"):
             if k in d and d[k] is not None:
                 d[k] = tuple(d[k])
+        if isinstance(d.get("frame_deltas"), bool):  # folders written while it was a flag
+            d["frame_deltas"] = "all" if d["frame_deltas"] else "none"
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
@@ -172,13 +179,13 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny-state": ModelConfig(
         name="tiny-state", num_attention_heads=4, attention_head_dim=32, in_channels=16,
         out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
-        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas=True,
+        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="video",
     ),
     # Its low-dimensional-action baseline: the same with actions as 10-D vectors.
     "tiny-state-lowdim": ModelConfig(
         name="tiny-state-lowdim", num_attention_heads=4, attention_head_dim=32, in_channels=16,
         out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
-        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas=True,
+        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="all",
         action_representation="vector",
     ),
     # Issue 7's baseline: the tiny backbone with actions as 10-D vectors in latent frames.

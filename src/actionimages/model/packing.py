@@ -62,23 +62,33 @@ def frame_roles(
     return clip % 2, clip // 2, torch.arange(Fr).repeat(2 * V)
 
 
-def to_frame_deltas(packed: torch.Tensor, num_views: int) -> torch.Tensor:
+def to_frame_deltas(
+    packed: torch.Tensor, num_views: int, modalities=(VIDEO, ACTION)
+) -> torch.Tensor:
     """(B, C, 2 V F, h, w) -> the same with frames 1.. of each clip minus the clip's frame 0.
 
-    An invertible linear change of latent space (:func:`from_frame_deltas` undoes it). What
-    does not move between frames (the scene, a resting gripper) becomes exactly zero, so a
-    small model starts from "nothing changes" instead of having to learn to copy frame 0
-    through attention; see ``ModelConfig.frame_deltas``.
+    Only clips of the given ``modalities`` (VIDEO, ACTION) change. An invertible linear
+    change of latent space (:func:`from_frame_deltas` undoes it). What does not move
+    between frames (the scene) becomes exactly zero, so a small model starts from
+    "nothing changes" instead of having to learn to copy frame 0 through attention; see
+    ``ModelConfig.frame_deltas``.
     """
-    B, C, total, h, w = packed.shape
-    x = packed.reshape(B, C, 2 * num_views, total // (2 * num_views), h, w)  # (B, C, 2V, F, h, w)
-    x = torch.cat([x[:, :, :, :1], x[:, :, :, 1:] - x[:, :, :, :1]], dim=3)
-    return x.reshape(B, C, total, h, w)
+    return _frame_deltas(packed, num_views, modalities, -1.0)
 
 
-def from_frame_deltas(packed: torch.Tensor, num_views: int) -> torch.Tensor:
+def from_frame_deltas(
+    packed: torch.Tensor, num_views: int, modalities=(VIDEO, ACTION)
+) -> torch.Tensor:
     """Inverse of :func:`to_frame_deltas`: (B, C, 2 V F, h, w) deltas -> plain latents."""
+    return _frame_deltas(packed, num_views, modalities, 1.0)
+
+
+def _frame_deltas(packed, num_views: int, modalities, sign: float) -> torch.Tensor:
     B, C, total, h, w = packed.shape
     x = packed.reshape(B, C, 2 * num_views, total // (2 * num_views), h, w)  # (B, C, 2V, F, h, w)
-    x = torch.cat([x[:, :, :, :1], x[:, :, :, 1:] + x[:, :, :, :1]], dim=3)
+    clips = torch.tensor([c % 2 in modalities for c in range(2 * num_views)], device=x.device)
+    first = x[:, :, :, :1] * clips[None, None, :, None, None, None].to(
+        x.dtype
+    )  # (B, C, 2V, 1, h, w)
+    x = torch.cat([x[:, :, :, :1], x[:, :, :, 1:] + sign * first], dim=3)
     return x.reshape(B, C, total, h, w)

@@ -35,6 +35,7 @@ from actionimages.model.masking import (
 )
 from actionimages.model.packing import (
     ACTION,
+    VIDEO,
     frame_roles,
     from_frame_deltas,
     pack_camera,
@@ -129,8 +130,8 @@ class WorldActionModel(nn.Module):
             lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
             lat_v, lat_a = lat[:, :V], lat[:, V:]
         latents = pack_clips(lat_v, lat_a)  # (B, C, 2VF, h, w)
-        if self.config.frame_deltas:
-            latents = to_frame_deltas(latents, V)  # the space the transformer diffuses in
+        if self.config.frame_deltas != "none":  # the space the transformer diffuses in
+            latents = to_frame_deltas(latents, V, self.delta_modalities)
         Fr = lat_v.shape[3]
         camera = self.camera_input(
             plucker.to(dev, torch.float32), (T, H, W)
@@ -174,7 +175,13 @@ class WorldActionModel(nn.Module):
 
     def codec_latents(self, x: torch.Tensor, num_views: int) -> torch.Tensor:
         """(B, C, 2VF, h, w) latents of the diffusion space -> the codec's (undo frame deltas)."""
-        return from_frame_deltas(x, num_views) if self.config.frame_deltas else x
+        if self.config.frame_deltas == "none":
+            return x
+        return from_frame_deltas(x, num_views, self.delta_modalities)
+
+    @property
+    def delta_modalities(self) -> tuple[int, ...]:
+        return (VIDEO, ACTION) if self.config.frame_deltas == "all" else (VIDEO,)
 
     # --- model call -------------------------------------------------------------------
     def velocity(
