@@ -25,13 +25,19 @@ torch.set_num_threads(1)
 
 
 def clips(pipe, n: int):
+    from actionimages.data.sampler import source_frames_per_clip_frame as frame_step
     from actionimages.eval.evaluate import heldout_episodes
     from actionimages.eval.generation import episode_clips
 
     eps = heldout_episodes(("press_button", "open_drawer"), ("front", "left_shoulder"), 64, 1)
     out = []
     for ep in eps:
-        for c in episode_clips(ep, ("front", "left_shoulder"), pipe.clip.num_frames)[:n]:
+        for c in episode_clips(
+            ep,
+            ("front", "left_shoulder"),
+            pipe.clip.num_frames,
+            frame_step=frame_step(ep.fps, pipe.clip.fps),
+        )[:n]:
             out.append(
                 pipe.make_batch(
                     [im[0] for im in c["images"]], [cv[0] for cv in c["cameras"]], c["instruction"]

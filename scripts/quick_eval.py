@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--no-state", action="store_true", help="do not give the current pose")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    from actionimages.data.sampler import source_frames_per_clip_frame as frame_step
     from actionimages.eval.evaluate import heldout_episodes
     from actionimages.eval.generation import GenerationEvaluator, episode_clips
     from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
@@ -38,7 +39,9 @@ def main() -> None:
     eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes)
     still = []  # the "hold still" reference: frame 0's pose repeated
     for ep in eps:
-        for c in episode_clips(ep, views, pipe.clip.num_frames)[: args.clips]:
+        for c in episode_clips(
+            ep, views, pipe.clip.num_frames, frame_step=frame_step(ep.fps, pipe.clip.fps)
+        )[: args.clips]:
             ev.add(c)
             pos = np.asarray(c["trajectory"][0])
             still.append(float(np.linalg.norm(pos[1:] - pos[0], axis=1).mean()))

@@ -151,3 +151,38 @@ def test_dreamzero_smoothing_upsamples_filters_and_shrinks_its_window_for_short_
     cubic = np.arange(9.0)[:, None] ** 3 / 100  # order 3 keeps a cubic exactly
     assert np.allclose(smooth_chunk(cubic, 21), cubic, atol=1e-9)
     assert np.array_equal(smooth_chunk(short[:2], 21), short[:2])  # too short: unchanged
+
+
+def test_a_low_rate_plan_is_interpolated_to_one_action_per_control_step():
+    from scipy.spatial.transform import Rotation
+
+    from actionimages.data.sampler import source_frames_per_clip_frame
+    from actionimages.policy.policy import upsample_trajectory
+
+    assert (
+        source_frames_per_clip_frame(10.0, 2.5) == 4 and source_frames_per_clip_frame(10, None) == 1
+    )
+    with pytest.raises(ValueError, match="divide"):
+        source_frames_per_clip_frame(10.0, 3.0)
+    rot = Rotation.from_euler("z", [[0], [40], [80]], degrees=True).as_matrix()
+    traj = {"position": np.array([[0.0, 0, 0], [0.4, 0, 0], [0.4, 0.4, 0]]), "rotation": rot,
+            "gripper": np.array([1.0, 1.0, 0.0]), "confidence": np.array([1.0, 0.5, 1.0])}  # fmt: skip
+    up = upsample_trajectory(traj, 4)
+    assert up["position"].shape == (9, 3) and up["rotation"].shape == (9, 3, 3)
+    assert np.allclose(up["position"][::4], traj["position"])  # plan frames are kept
+    assert np.allclose(up["position"][2], [0.2, 0, 0])
+    angles = Rotation.from_matrix(up["rotation"]).as_euler("xyz", degrees=True)[:, 2]
+    assert np.allclose(angles, np.arange(9) * 10.0)  # slerp: 10 degrees per control step
+    assert np.allclose(up["gripper"][4:], [1.0, 0.75, 0.5, 0.25, 0.0])
+    assert up["confidence"].tolist() == [0.5] * 8 + [1.0]
+    assert upsample_trajectory(traj, 1) is traj
+
+
+def test_episode_clips_step_through_a_higher_rate_episode():
+    from actionimages.data.synthetic import synthetic_episode
+    from actionimages.eval.generation import episode_clips
+
+    ep = synthetic_episode(num_frames=40, views=("front", "left"))
+    clips = episode_clips(ep, ("front", "left"), 9, frame_step=4)
+    assert len(clips) == 1 and clips[0]["images"][0].shape[0] == 9
+    assert np.array_equal(clips[0]["trajectory"][0], ep.position[0:33:4])

@@ -110,9 +110,44 @@ class ClipConfig:
         return cls(num_frames=9, height=64, width=64, samples_per_epoch=16)
 
     @classmethod
+    def long(cls) -> ClipConfig:
+        """The default CPU model's clip: 2 views x 9 frames at 64 x 64 and 2.5 fps.
+
+        Every 4th control step of a 10 fps episode, so one clip spans 3.2 s: most of a
+        built-in task (episodes last 3-9 s) rather than the 0.8 s of ``debug``. Between
+        clip frames the gripper moves a few pixels, which the model can see, where at
+        10 fps it moves a fraction of one and a small model learns to hold still.
+        """
+        return cls(num_frames=9, fps=2.5, height=64, width=64, samples_per_epoch=16)
+
+    @classmethod
     def evaluation(cls) -> ClipConfig:
         """Deterministic framing: centre crop, first views."""
         return cls(random_crop=False, random_views=False)
+
+    @classmethod
+    def preset(cls, name: str) -> ClipConfig:
+        """A named clip ("debug", "long", "default"), with a clear error for another name."""
+        presets = {"debug": cls.debug, "long": cls.long, "default": cls.default}
+        if name not in presets:
+            raise ValueError(f"unknown clip preset {name!r}; expected one of {sorted(presets)}")
+        return presets[name]()
+
+
+def source_frames_per_clip_frame(source_fps: float, clip_fps: float | None) -> int:
+    """Frames of a ``source_fps`` stream (an episode, a robot's control loop) per clip frame.
+
+    1 when the clip keeps the source's rate (``clip_fps`` None); a clear error when the
+    clip rate does not divide the source rate, since frames would then be resampled.
+    """
+    if not clip_fps:
+        return 1
+    k = source_fps / clip_fps
+    if k < 1 or abs(k - round(k)) > 1e-6:
+        raise ValueError(
+            f"the clip rate {clip_fps} fps must divide the source rate {source_fps} fps"
+        )
+    return round(k)
 
 
 def resize_frames(frames: np.ndarray | torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -135,6 +135,7 @@ def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = 
 
 
 def generation_metrics(cfg: ModelEvalConfig, tasks) -> dict:
+    from actionimages.data.sampler import source_frames_per_clip_frame
     from actionimages.eval.generation import GenerationEvaluator, episode_clips
     from actionimages.infer.pipeline import WorldActionPipeline
 
@@ -155,7 +156,12 @@ def generation_metrics(cfg: ModelEvalConfig, tasks) -> dict:
     clips = [
         c
         for ep in eps
-        for c in episode_clips(ep, cfg.policy.views, pipe.clip.num_frames)[: cfg.metrics_clips]
+        for c in episode_clips(
+            ep,
+            cfg.policy.views,
+            pipe.clip.num_frames,
+            frame_step=source_frames_per_clip_frame(ep.fps, pipe.clip.fps),
+        )[: cfg.metrics_clips]
     ]
     for c in tqdm(clips, desc="generation metrics", unit="clip"):
         ev.add(c)

@@ -25,13 +25,20 @@ from actionimages.eval.metrics import action_errors_3d, psnr, ssim, tapvid_metri
 from actionimages.infer.pipeline import PipelineOutput, SamplingConfig, WorldActionPipeline
 
 
-def episode_clips(episode, views, num_frames: int, stride: int | None = None) -> list[dict]:
-    """Windows of ``num_frames`` frames of a recorded :class:`Episode` (every ``stride`` frames)."""
-    stride = stride or num_frames - 1
+def episode_clips(
+    episode, views, num_frames: int, stride: int | None = None, frame_step: int = 1
+) -> list[dict]:
+    """Windows of ``num_frames`` frames of a recorded :class:`Episode` (every ``stride`` frames).
+
+    ``frame_step``: episode frames per clip frame (a model trained at a lower frame rate
+    than the episode's, e.g. 4 for 2.5 fps clips of a 10 fps episode).
+    """
+    span = (num_frames - 1) * frame_step + 1  # episode frames one clip covers
+    stride = stride or span - 1
     T = len(episode.position)
     clips = []
-    for start in range(0, max(1, T - num_frames + 1), stride):
-        idx = np.minimum(np.arange(start, start + num_frames), T - 1)
+    for start in range(0, max(1, T - span + 1), stride):
+        idx = np.minimum(np.arange(start, start + span, frame_step), T - 1)
         clips.append({
             "images": [episode.images[v][idx] for v in views],  # V x (T, H, W, 3) uint8
             "cameras": [[episode.cameras[v][i] for i in idx] for v in views],

@@ -25,11 +25,8 @@ from actionimages.geometry.camera import Camera
 
 def clip_config_of(train_clip: str) -> ClipConfig:
     """The evaluation framing of a training run's clip preset (centre crop, first views)."""
-    presets = {"debug": ClipConfig.debug, "default": ClipConfig.default}
-    if train_clip not in presets:
-        raise ValueError(f"unknown clip preset {train_clip!r}; expected one of {sorted(presets)}")
     return ClipConfig(
-        **{**presets[train_clip]().__dict__, "random_crop": False, "random_views": False}
+        **{**ClipConfig.preset(train_clip).__dict__, "random_crop": False, "random_views": False}
     )
 
 

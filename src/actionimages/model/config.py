@@ -179,6 +179,11 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny-state": ModelConfig(
         name="tiny-state", num_attention_heads=4, attention_head_dim=32, in_channels=16,
         out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="all",
+    ),
+    "tiny-state-vd": ModelConfig(
+        name="tiny-state-vd", num_attention_heads=4, attention_head_dim=32, in_channels=16,
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
         text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="video",
     ),
     # Its low-dimensional-action baseline: the same with actions as 10-D vectors.

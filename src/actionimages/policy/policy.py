@@ -43,6 +43,9 @@ class PolicyConfig:
     decoder: "triangulate" or "paper" (the geometric decoders of :mod:`actionimages.codec`).
     min_confidence: frames whose decoded points are less confident than this are dropped
         from the chunk (a blurry generated blob); the previous frame's action is repeated.
+    control_fps: the robot's control rate (the simulator's 10 Hz). A model whose clips run
+        at a lower rate (``ClipConfig.long``: 2.5 fps) has its decoded plan interpolated to
+        one action per control step (:func:`upsample_trajectory`).
     """
 
     views: tuple[str, ...] = ("front", "left_shoulder")
@@ -51,6 +54,7 @@ class PolicyConfig:
     smoothing: int = 0
     decoder: str = "triangulate"
     min_confidence: float = 0.0
+    control_fps: float = 10.0
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def __post_init__(self) -> None:
@@ -121,6 +125,12 @@ class WorldActionPolicy:
         plan = self.planner.plan(obs, self.config.views)
         traj = plan.trajectory or self.decode(plan, obs["ee_rotation"])
         self.plans.append((self.steps, plan, traj))
+        clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
+        from actionimages.data.sampler import source_frames_per_clip_frame
+
+        traj = upsample_trajectory(
+            traj, source_frames_per_clip_frame(self.config.control_fps, clip.fps)
+        )
         return chunk_actions(traj, self.config.smoothing, self.config.min_confidence)
 
     def decode(self, plan: Plan, current_rotation=None) -> dict:
@@ -164,6 +174,32 @@ def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -
         if conf[t] >= min_confidence or last is None:
             last = Action(pos[t], rot[t], float(grip[t]))
         out.append(last)
+    return out
+
+
+def upsample_trajectory(traj: dict, k: int) -> dict:
+    """A decoded plan of T frames -> (T - 1) k + 1 frames, one per control step.
+
+    Positions and gripper are interpolated linearly, rotations by spherical linear
+    interpolation (SciPy's Slerp) between successive decoded frames; confidence takes the
+    lower of its two frames. ``k = 1`` or an undecodable plan returns ``traj`` as is.
+    """
+    if k == 1 or traj.get("position") is None:
+        return traj
+    from scipy.spatial.transform import Rotation, Slerp
+
+    pos = np.asarray(traj["position"], dtype=np.float64)  # (T, 3)
+    T = len(pos)
+    t_new = np.arange((T - 1) * k + 1) / k  # (T', ) in units of clip frames
+    out = dict(traj)
+    out["position"] = np.stack([np.interp(t_new, np.arange(T), pos[:, d]) for d in range(3)], 1)
+    out["gripper"] = np.interp(t_new, np.arange(T), np.asarray(traj["gripper"], dtype=np.float64))
+    rot = Rotation.from_matrix(np.asarray(traj["rotation"], dtype=np.float64))
+    out["rotation"] = Slerp(np.arange(T), rot)(t_new).as_matrix()  # (T', 3, 3)
+    if "confidence" in traj:
+        conf = np.asarray(traj["confidence"], dtype=np.float64)
+        lo = np.minimum(conf[:-1], conf[1:])  # (T-1,) the weaker end of each segment
+        out["confidence"] = np.concatenate([np.repeat(lo, k), conf[-1:]])
     return out
 
 

@@ -31,7 +31,7 @@ class TrainConfig:
         codec_path: PCA codec file or Wan VAE folder (None with codec "pca": fit one on the data).
         text_path: text encoder folder (umt5), or None for the offline encoders.
         data, data_weights: LeRobot v3 dataset folders and mixture weights.
-        clip: the data sampler's ``ClipConfig`` preset ("debug", "default").
+        clip: the data sampler's ``ClipConfig`` preset ("debug", "long", "default").
         task_ratios: joint / action_to_video / video_to_action / video_only weights.
         prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
         timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
@@ -136,13 +136,13 @@ PRESETS: dict[str, TrainConfig] = {
     # The tiny run with the current pose given (model "tiny-state") and action frames
     # weighted 4x from the start.
     "tiny-state": TrainConfig(
-        name="tiny-state", model="tiny-state", data=("data/sim-train",), steps=3000, batch_size=8,
-        lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
+        name="tiny-state", model="tiny-state", clip="long", data=("data/sim-train",), steps=3000,
+        batch_size=8, lr=1e-3, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         action_loss_weight=4.0, output_dir="runs/tiny-state",
     ),
     "tiny-state-lowdim": TrainConfig(
-        name="tiny-state-lowdim", model="tiny-state-lowdim", data=("data/sim-train",), steps=3000,
-        batch_size=8, lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
+        name="tiny-state-lowdim", model="tiny-state-lowdim", clip="long", data=("data/sim-train",),
+        steps=3000, batch_size=8, lr=1e-3, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         action_loss_weight=4.0, output_dir="runs/tiny-state-lowdim",
     ),
     # Issue 7's low-dimensional-action baseline: the same run with model "tiny-lowdim".

@@ -310,7 +310,7 @@ def _build_dataset(cfg: TrainConfig):
 
     if not cfg.data:
         raise ValueError("no training data: pass data=(LeRobot dataset folders, ...) / --data")
-    clip = {"debug": ClipConfig.debug, "default": ClipConfig.default}[cfg.clip]()
+    clip = ClipConfig.preset(cfg.clip)
     weights = cfg.data_weights or (1.0,) * len(cfg.data)
     if len(weights) != len(cfg.data):
         raise ValueError(f"{len(cfg.data)} datasets but {len(weights)} weights")
