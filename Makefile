@@ -29,25 +29,23 @@ data: venv
 	.venv/bin/actionimages sim record --task all --episodes $(SIM_EPISODES) --out $(SIM_DATA) \
 		--cameras front,left_shoulder,right_shoulder,overhead --image-size 64 --video-codec h264
 
-# Reproduces models/tiny on one CPU thread (resumes if interrupted). Two phases: the tiny
-# preset for 1000 steps, then action frames weighted 4x in the loss (see the model card).
-TINY_STEPS = 2000
+# Reproduces models/tiny on one CPU thread (resumes exactly if interrupted): preset
+# tiny-state (the current pose given, frame-delta latents, 3.2 s clips at 2.5 fps, action
+# frames weighted 4x), TINY_STEPS steps of 8 clips; see models/tiny/MODEL_CARD.md.
+TINY_STEPS = 5000
 train-default: data
-	.venv/bin/actionimages train --preset tiny --data $(SIM_DATA) --output-dir runs/tiny --steps 1000
-	.venv/bin/actionimages train --preset tiny --data $(SIM_DATA) --output-dir runs/tiny --steps $(TINY_STEPS) \
-		--set action_loss_weight=4
-	.venv/bin/actionimages export --run runs/tiny --out models/tiny
+	.venv/bin/actionimages train --preset tiny-state --data $(SIM_DATA) --output-dir runs/tiny-state --steps $(TINY_STEPS)
+	.venv/bin/actionimages export --run runs/tiny-state --out models/tiny
 
-# The two baselines of issue 7 on the same data and sample budget, then the side-by-side
-# evaluation (writes models/tiny/baselines.json, read by the demo's report).
-BASELINE_STEPS = 2000
+# The two baselines on the same data and budget (the low-dim model: the same steps; BC:
+# the same wall time on one thread, run side by side with the two world models), then the
+# side-by-side evaluation (writes models/tiny/baselines.json, read by the demo's report).
+BC_STEPS = 4000
 baselines: data
-	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
-		--codec-path models/tiny/codec.safetensors --steps 1000
-	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
-		--codec-path models/tiny/codec.safetensors --steps $(BASELINE_STEPS) --set action_loss_weight=4
-	.venv/bin/actionimages export --run runs/tiny-lowdim --out models/tiny-lowdim
-	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out runs/bc-tiny --steps 1000 \
-		--batch-size 16 --preset tiny
+	.venv/bin/actionimages train --preset tiny-state-lowdim --data $(SIM_DATA) --output-dir runs/tiny-state-lowdim \
+		--steps $(TINY_STEPS)
+	.venv/bin/actionimages export --run runs/tiny-state-lowdim --out models/tiny-lowdim
+	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out runs/bc-tiny --steps $(BC_STEPS) \
+		--batch-size 16 --preset tiny --threads 1
 	mkdir -p models/bc-tiny && cp runs/bc-tiny/{config.json,model.safetensors,stats.json,train_info.json,log.jsonl} models/bc-tiny/
-	.venv/bin/python benchmarks/baselines.py --episodes 10
+	.venv/bin/python benchmarks/baselines.py --episodes 20 --workers 2

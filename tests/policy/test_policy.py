@@ -56,7 +56,7 @@ def env():
 
 @pytest.mark.parametrize(
     "loop,replan,expected_calls", [("closed", 3, 3), ("closed", 8, 1), ("open", 3, 1)]
-)
+)  # the debug clip's plan holds 8 actions: open loop re-plans only after all 8
 def test_chunk_queue_replans_as_configured(env, loop, replan, expected_calls):
     planner = LinePlanner()
     policy = WorldActionPolicy(planner, PolicyConfig(loop=loop, replan_every=replan))
@@ -75,12 +75,25 @@ def test_chunk_queue_replans_as_configured(env, loop, replan, expected_calls):
     assert all(abs(a.gripper - 0.7) < 1e-3 for a in actions)
 
 
-def test_open_loop_holds_the_last_action_after_its_chunk(env):
-    policy = WorldActionPolicy(LinePlanner(), PolicyConfig(loop="open"))
+def test_one_trial_open_loop_holds_the_last_action_after_its_chunk(env):
+    planner = LinePlanner()
+    policy = WorldActionPolicy(planner, PolicyConfig(loop="open", max_plans=1))
     obs = env.reset(seed=100_001)
     policy.reset()
     acts = [policy.select_action(obs) for _ in range(CLIP.num_frames + 3)]
     assert np.allclose(acts[-1].position, acts[CLIP.num_frames - 2].position)
+    assert planner.calls == 1
+
+
+def test_open_loop_replans_at_the_horizon(env):
+    planner = LinePlanner()
+    policy = WorldActionPolicy(planner, PolicyConfig(loop="open"))
+    obs = env.reset(seed=100_001)
+    policy.reset()
+    start = obs["ee_position"].copy()
+    acts = [policy.select_action(obs) for _ in range(2 * (CLIP.num_frames - 1) + 1)]
+    assert planner.calls == 3  # 8 actions per plan: plans at steps 0, 8 and 16
+    assert np.allclose(acts[8].position[0], start[0] + 0.01, atol=2e-4)  # a fresh plan from obs
 
 
 def test_smoothing_keeps_a_straight_line_and_damps_noise():
@@ -116,9 +129,10 @@ def test_whole_loop_from_a_debug_checkpoint(debug_checkpoint, tmp_path, loop):
     res = evaluate(policy, cfg, tmp_path, progress=False)
     r = res["tasks"]["press_button"]
     assert r["episodes"] == 1 and isinstance(r["per_episode"][0], bool)
-    assert len(policy.plans) == (
-        3 if loop == "closed" else 1
-    )  # steps 0, 2, 4 re-plan in closed loop
+    # closed loop re-plans at steps 0, 2 and 4; open loop only at its 8-step horizon, unless
+    # a plan is undecodable (a 2-step model's often are): then it holds 2 steps and re-plans
+    decodable = policy.plans[0][2].get("position") is not None
+    assert len(policy.plans) == (1 if loop == "open" and decodable else 3)
     assert policy.plans[0][1].video.shape == (2, CLIP.num_frames, 64, 64, 3)
     assert (tmp_path / "videos" / "press_button_000.mp4").stat().st_size > 0
 

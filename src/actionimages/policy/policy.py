@@ -12,10 +12,14 @@ and decoded in whatever cameras the observation carries.
 Each plan (a generated clip of T frames; frame 0 is the current pose) is decoded to a
 7-DoF trajectory and its frames 1..T-1 go into the queue. Two loops:
 
-    open     one generation per episode, as in the paper; when the chunk is used up the
-             last action is held (our clips are T frames long, so this is a short plan)
-    closed   re-plan from fresh observations after ``replan_every`` steps (DreamZero), with
-             optional Savitzky-Golay smoothing of each decoded chunk
+    open     execute each plan whole, re-planning only at its horizon (a 3.2 s clip of
+             the default model = 32 control steps); ``max_plans=1`` is the paper's
+             one-generation-per-episode setting, after which the last action is held
+    closed   keep the first ``replan_every`` actions of each plan, then re-plan from fresh
+             observations (DreamZero), with optional chunk smoothing
+
+Both follow LeRobot's queue-first rule: ``select_action`` refills the queue from
+:meth:`WorldActionPolicy.predict_action_chunk` when it is empty, then pops.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class PolicyConfig:
 
     views: cameras of ``obs`` to use, in order (the model was trained on 2 views).
     loop: "closed" or "open".  replan_every: closed loop: steps executed per plan.
+    max_plans: at most this many plans per episode (None: no limit); then the last action
+        is held. ``loop="open", max_plans=1`` is the paper's one-trial setting.
     smoothing: DreamZero's chunk smoothing (SPEC 6): the decoded chunk is upsampled 2x with
         cubic splines, filtered by Savitzky-Golay of this window (odd, >= 5; DreamZero: 21)
         and order 3, then downsampled back; 0 = off. See :func:`smooth_chunk` for chunks
@@ -51,6 +57,7 @@ class PolicyConfig:
     views: tuple[str, ...] = ("front", "left_shoulder")
     loop: str = "closed"
     replan_every: int = 4
+    max_plans: int | None = None
     smoothing: int = 0
     decoder: str = "triangulate"
     min_confidence: float = 0.0
@@ -62,6 +69,8 @@ class PolicyConfig:
             raise ValueError(f"loop must be 'open' or 'closed', got {self.loop!r}")
         if self.replan_every < 1:
             raise ValueError(f"replan_every must be >= 1, got {self.replan_every}")
+        if self.max_plans is not None and self.max_plans < 1:
+            raise ValueError(f"max_plans must be None or >= 1, got {self.max_plans}")
         if self.smoothing and (self.smoothing < 5 or self.smoothing % 2 == 0):
             raise ValueError(f"smoothing must be 0 or an odd window >= 5, got {self.smoothing}")
         if not self.views:
@@ -94,27 +103,25 @@ class WorldActionPolicy:
         self.planner.reset()
 
     def select_action(self, obs: dict) -> Action:
-        cfg = self.config
-        need = not self.queue if cfg.loop == "closed" else (not self.plans)
-        if (
-            cfg.loop == "closed"
-            and self.plans
-            and self.steps - self.plans[-1][0] >= cfg.replan_every
-        ):
-            need = True
-        if need:
-            self.queue.clear()
-            chunk = self._plan(obs)
-            if not chunk:  # nothing decodable in this plan: hold the current pose, then re-plan
-                hold = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
-                chunk = [self._last or hold] * cfg.replan_every
-            self.queue.extend(chunk[: cfg.replan_every] if cfg.loop == "closed" else chunk)
+        """The next action: refill the queue from a new plan when it is empty, then pop."""
+        limit = self.config.max_plans
+        if not self.queue and (limit is None or len(self.plans) < limit):
+            self.queue.extend(self.predict_action_chunk(obs))
         if self.queue:
             self._last = self.queue.popleft()
         elif self._last is None:  # nothing planned at all: hold the current pose
             self._last = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
         self.steps += 1
         return self._last
+
+    def predict_action_chunk(self, obs: dict) -> list[Action]:
+        """Plan from ``obs`` and return the actions this loop executes before the next plan."""
+        cfg = self.config
+        chunk = self._plan(obs)
+        if not chunk:  # nothing decodable in this plan: hold the current pose, then re-plan
+            hold = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
+            chunk = [self._last or hold] * cfg.replan_every
+        return chunk[: cfg.replan_every] if cfg.loop == "closed" else chunk
 
     def panel(self, obs: dict) -> np.ndarray:
         """A rollout video frame: real vs generated, action images overlaid (see :func:`policy_panel`)."""
