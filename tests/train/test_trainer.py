@@ -197,3 +197,12 @@ def test_non_finite_weights_are_never_written_or_loaded(tmp_path):
     save_file(state, str(folder / "model.safetensors"))  # as a corrupted file on disk
     with pytest.raises(ValueError, match=f"{name}.*non-finite"):
         trainer(tmp_path / "run", save_every=1)
+
+
+def test_the_realised_task_mix_is_logged_per_step(tmp_path):
+    from actionimages.model.masking import TASKS
+
+    history = trainer(tmp_path).train(4)
+    for h in history:
+        counts = [h[f"tasks/{t}"] for t in TASKS]
+        assert sum(counts) == 2  # batch size of the debug preset

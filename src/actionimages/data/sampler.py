@@ -101,7 +101,11 @@ class ClipConfig:
 
     @classmethod
     def default(cls) -> ClipConfig:
-        """The paper's clip: 2 views x 41 frames at 256 x 256, 10 fps."""
+        """The paper's views and length (2 views x 41 frames, 10 fps) at 256 x 256.
+
+        The paper trains at 512 x 512; 256 x 256 has a quarter of the tokens. Use
+        ``ClipConfig(height=512, width=512)`` for the paper's resolution.
+        """
         return cls()
 
     @classmethod

@@ -5,11 +5,20 @@
 
 Presets:
     debug   tests: debug model, 2 x 9 frames at 64 x 64, 4 steps
-    tiny    the default CPU run: tiny model, patch-PCA latents, MiniLM text, built-in sim data
-    tiny-lowdim  the same with actions as 10-D vectors (issue 7's baseline)
+    tiny-state  the default CPU run (models/tiny): the current pose given as action frame 0,
+            video as frame deltas, 3.2 s clips at 2.5 fps, action frames weighted 4x
+    tiny-state-lowdim  its baseline with actions as 10-D vectors
+    tiny    the earlier default (10 fps clips, no pose given); tiny-lowdim its baseline
     paper   the authors' recipe (paper Sec. 4, SPEC 4): Wan2.2-TI2V-5B, lr 5e-7 after 1000
             warm-up steps then constant, clip 1.0, bf16, batch 1 per GPU, 100k steps,
-            85/5/5/5 tasks, mixture Bridge 0.2 / RLBench 0.5 / DROID 0.3
+            85/5/5/5 tasks, mixture Bridge 0.2 / RLBench 0.5 / DROID 0.3. Its clip is the
+            paper's 2 views x 41 frames but at 256 x 256, not the paper's 512 x 512 (a
+            quarter of the tokens; ``ClipConfig.default``).
+
+The task mix: each clip draws its task from ``task_ratios`` renormalised over the tasks
+it allows (a clip without actions allows only video_only), so a data mixture with
+video-only sources realises more video_only than configured; the trainer logs the
+realised ratios (``task_ratio/*``) every ``log_every`` steps.
 """
 
 from __future__ import annotations

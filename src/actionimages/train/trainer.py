@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from actionimages.model.config import ModelConfig
+from actionimages.model.masking import TASKS
 from actionimages.model.wam import WorldActionModel
 from actionimages.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from actionimages.train.config import TrainConfig
@@ -193,7 +194,7 @@ class Trainer:
         self.wam.transformer.train()
         enc = self.wam.encode_batch(batch)
         with self.accelerator.autocast():
-            loss, _ = self.wam.loss(enc, self.step_generator(self.step), cfg.task_ratios, cfg.prompt_dropout,
+            loss, info = self.wam.loss(enc, self.step_generator(self.step), cfg.task_ratios, cfg.prompt_dropout,
                                     cfg.timestep_shift, cfg.timestep_sampling,
                                     action_weight=cfg.action_loss_weight,
                                     first_action_prob=self.model_config.first_action_prob)  # fmt: skip
@@ -214,10 +215,14 @@ class Trainer:
                     if n in self.ema:
                         self.ema[n].lerp_(p.detach().float(), 1 - cfg.ema_decay)
         self.step += 1
+        # Realised task mix (issue 13): ratios are renormalised over each clip's allowed
+        # tasks, so video-only clips shift the mix away from the configured ratios.
+        counts = torch.bincount(info["tasks"].cpu(), minlength=len(TASKS)).tolist()
         return {
             "loss": float(loss.detach()),
             "grad_norm": grad_norm,
             "lr": self.scheduler.get_last_lr()[0],
+            **{f"tasks/{name}": float(c) for name, c in zip(TASKS, counts, strict=True)},
         }
 
     def _diverged(self, what: str, value: float) -> str:
@@ -236,12 +241,18 @@ class Trainer:
         history, batches = [], self.batches(self.step)
         bar = tqdm(total=end, initial=self.step, disable=not acc.is_main_process, desc=cfg.name)
         tick, samples = time.perf_counter(), 0
+        task_counts = dict.fromkeys(TASKS, 0.0)
         while self.step < end:
             batch = next(batches)
             logs = self.train_step(batch)
             samples += cfg.batch_size * acc.num_processes
             history.append({"step": self.step, **logs})
+            for name in TASKS:  # counts since the last log line -> realised ratios
+                task_counts[name] += logs.pop(f"tasks/{name}")
             if cfg.log_every and self.step % cfg.log_every == 0:
+                total = max(sum(task_counts.values()), 1.0)
+                logs.update({f"task_ratio/{k}": v / total for k, v in task_counts.items()})
+                task_counts = dict.fromkeys(TASKS, 0.0)
                 logs["samples_per_s"] = samples / (time.perf_counter() - tick)
                 tick, samples = time.perf_counter(), 0
                 acc.log({f"train/{k}": v for k, v in logs.items()}, step=self.step)
