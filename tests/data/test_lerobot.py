@@ -315,3 +315,26 @@ def test_implausible_values_are_refused_naming_file_episode_frame_and_feature(
     text = str(err.value)
     assert "file-000.parquet" in text and "episode 0" in text and "frame 4" in text
     assert column in text
+
+
+def test_quantiles_are_written_per_episode_and_merged_as_lerobot_merges_them(tmp_path):
+    from actionimages.data.stats import QUANTILES
+
+    eps = _episodes(3)
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        for e in eps:
+            w.add_episode(e)
+    ds = LeRobotDataset(tmp_path)
+    states = [pose_state(e.position, e.rotation, e.gripper) for e in eps]
+    counts = np.array([len(s) for s in states], dtype=float)
+    for name, q in QUANTILES.items():
+        per_episode = [ds.episode_stats(k)["observation.state"][name] for k in range(3)]
+        for got, s in zip(per_episode, states, strict=True):
+            np.testing.assert_allclose(got, np.quantile(s, q, axis=0), atol=1e-12)
+        # LeRobot's rule: the count-weighted mean of the episodes' quantiles
+        want = (counts[:, None] * np.stack(per_episode)).sum(0) / counts.sum()
+        np.testing.assert_allclose(ds.stats["observation.state"][name], want, atol=1e-12)
+        assert ds.stats["observation.images.front"][name].shape == (3, 1, 1)
+        assert ds.episode_stats(0)["observation.images.front"][name].shape == (3, 1, 1)
+    q01, q99 = ds.stats["action"]["q01"], ds.stats["action"]["q99"]
+    assert (q01 <= q99).all()  # what QUANTILES normalisation divides by

@@ -128,6 +128,28 @@ class LeRobotDataset:
     def episode_length(self, k: int) -> int:
         return int(self._row(k)["length"])
 
+    @property
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        """``meta/stats.json``: feature -> {"min", "max", "mean", "std", "count", "q01", ...}."""
+        from actionimages.data.stats import stats_from_json
+
+        path = self.root / fmt.STATS_PATH
+        if not path.is_file():
+            return {}
+        try:
+            return stats_from_json(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError, ValueError) as err:
+            raise ValueError(f"{path} is not valid statistics JSON ({err})") from err
+
+    def episode_stats(self, k: int) -> dict[str, dict[str, np.ndarray]]:
+        """Episode ``k``'s own statistics (its ``stats/<feature>/<stat>`` columns)."""
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for col, value in self._row(k).items():
+            if col.startswith("stats/") and value is not None:
+                feature, name = col[len("stats/") :].rsplit("/", 1)
+                out.setdefault(feature, {})[name] = np.asarray(value, dtype=np.float64)
+        return out
+
     def _table(self, chunk: int, file: int) -> tuple[pa.Table, np.ndarray]:
         """A data file and its episode_index column, cached (a few files at a time)."""
         if (chunk, file) not in self._tables:

@@ -1,10 +1,15 @@
-"""Feature statistics as LeRobot keeps them: min, max, mean, std, count.
+"""Feature statistics as LeRobot keeps them: min, max, mean, std, count, q01 ... q99.
 
 Numeric features get per-dimension statistics (shape (n,)); videos get per-channel
 statistics of pixel values scaled to [0, 1], shaped (3, 1, 1) so they broadcast over
 (C, H, W) images. NaN entries (an uncalibrated view) are left out; a dimension with no
-finite value gets NaN statistics and count 0. LeRobot also stores quantiles in newer
-releases; they cannot be merged exactly across episodes, so they are not written here.
+finite value gets NaN statistics and count 0.
+
+Quantiles (q01, q10, q50, q90, q99: what LeRobot's QUANTILES normalisation reads) are
+exact per episode. Across episodes they are merged as LeRobot merges them, by the
+count-weighted mean of the episodes' quantiles: not the quantile of the pooled data
+(exact quantiles cannot be merged from summaries), but the same numbers LeRobot's own
+writer would store, which is what matters for normalising alike.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import warnings
 
 import numpy as np
 
-STAT_KEYS = ("min", "max", "mean", "std", "count")
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+STAT_KEYS = ("min", "max", "mean", "std", "count", *QUANTILES)
 
 
 def array_stats(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -29,6 +35,9 @@ def array_stats(values: np.ndarray) -> dict[str, np.ndarray]:
     lo = np.where(finite, x, np.inf).min(axis=0)
     hi = np.where(finite, x, -np.inf).max(axis=0)
     empty = count == 0
+    with warnings.catch_warnings():  # an all-NaN dimension gets NaN quantiles
+        warnings.simplefilter("ignore", RuntimeWarning)
+        qs = np.nanquantile(x, list(QUANTILES.values()), axis=0) if len(x) else None
     out = {
         "min": np.where(empty, np.nan, lo),
         "max": np.where(empty, np.nan, hi),
@@ -36,6 +45,8 @@ def array_stats(values: np.ndarray) -> dict[str, np.ndarray]:
         "std": np.where(empty, np.nan, np.sqrt(var)),
         "count": np.array([int(count.max()) if count.size else 0]),
     }
+    for i, name in enumerate(QUANTILES):
+        out[name] = np.full(x.shape[1], np.nan) if qs is None else qs[i]
     return out
 
 
@@ -74,6 +85,10 @@ def aggregate_stats(
             "std": np.sqrt(var) if total else items[0]["std"],
             "count": np.array([int(total)]),
         }
+        for q in QUANTILES:  # LeRobot's rule: count-weighted mean (see the module docstring)
+            if all(q in s for s in items):
+                qv = np.stack([np.nan_to_num(s[q]) for s in items])  # (P, ...)
+                merged[key][q] = (w * qv).sum(axis=0) if total else items[0][q]
     return merged
 
 
