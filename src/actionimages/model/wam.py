@@ -23,6 +23,7 @@ from torch import nn
 
 from actionimages.model.camera import plucker_to_latent_frames
 from actionimages.model.config import ModelConfig
+from actionimages.model.flow import add_noise, sample_sigmas, sampling_sigmas
 from actionimages.model.masking import (
     PREDICTED,
     TASKS,
@@ -43,7 +44,6 @@ from actionimages.model.packing import (
     to_frame_deltas,
     unpack_clips,
 )
-from actionimages.train.schedule import add_noise, sample_sigmas, sampling_sigmas
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""Flow-matching math: noise levels, the flow shift, the noising step and its target.
+
+Training draws sigma per sample (:func:`sample_sigmas`), noises the clean latents with
+:func:`add_noise` and regresses the velocity v = eps - x; the sampling pipeline walks the
+same sigmas from 1 to 0. Kept in ``model`` so the model's loss and the pipeline share it
+and ``model`` never imports ``train``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def shift_sigma(u: torch.Tensor, shift: float) -> torch.Tensor:
+    """Flow shift (SD3 / Wan): sigma = s u / (1 + (s - 1) u); s > 1 spends more steps at high noise."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def sample_sigmas(
+    batch: int, shift: float, sampling: str, generator: torch.Generator
+) -> torch.Tensor:
+    """(batch,) training noise levels in (0, 1)."""
+    if sampling == "uniform":
+        u = torch.rand(batch, generator=generator)
+    elif sampling == "logit_normal":
+        u = torch.sigmoid(torch.randn(batch, generator=generator))
+    else:
+        raise ValueError(f"unknown timestep sampling {sampling!r}")
+    return shift_sigma(u.clamp(1e-4, 1 - 1e-4), shift)
+
+
+def add_noise(
+    x: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow matching: x_t = (1 - sigma) x + sigma eps and its velocity target v = eps - x.
+
+    ``sigma`` broadcasts against ``x`` (per frame: (B, 1, F, 1, 1)).
+    """
+    return (1 - sigma) * x + sigma * noise, noise - x
+
+
+def sampling_sigmas(steps: int, shift: float) -> torch.Tensor:
+    """(steps + 1,) decreasing noise levels from 1 to 0 for the Euler sampler."""
+    return shift_sigma(torch.linspace(1.0, 0.0, steps + 1), shift)
