@@ -47,9 +47,6 @@ def main() -> None:
             still.append(float(np.linalg.norm(pos[1:] - pos[0], axis=1).mean()))
     out = ev.summary()
     out["hold_still/pos_err_m_median"] = float(np.median(still))
-    for k in list(ev.values):
-        if k.endswith(("pos_err_m", "err_2d_px")):
-            out[k + "_median"] = float(np.median(ev.values[k]))
     print(json.dumps(out, indent=1))
 
 

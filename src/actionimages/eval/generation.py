@@ -82,6 +82,8 @@ class GenerationEvaluator:
     ) -> None:
         self.pipe, self.sampling, self.lpips, self.i3d = pipeline, sampling, lpips, i3d
         self.values: dict[str, list[float]] = defaultdict(list)
+        # per predicted frame (3-D) and per visible point (2-D): the medians the targets use
+        self.per_frame: dict[str, list[float]] = defaultdict(list)
         self.videos: dict[str, list[np.ndarray]] = defaultdict(list)  # for FVD: (T, H, W, 3) uint8
         self.examples: list[dict] = []
 
@@ -108,6 +110,8 @@ class GenerationEvaluator:
         self.values[f"{prefix}/decode_failures"].append(0.0)
         pos, rot, grip = (np.asarray(a) for a in trajectory)
         err = action_errors_3d(traj["position"][1:], pos[1:], traj["rotation"][1:], rot[1:])
+        frame_err = np.linalg.norm(np.asarray(traj["position"][1:]) - pos[1:], axis=-1)  # (T-1,)
+        self.per_frame[f"{prefix}/pos_err_m"].extend(frame_err.tolist())
         self.values[f"{prefix}/pos_err_m"].append(err["pos_mean_m"])
         self.values[f"{prefix}/rot_err_deg"].append(err["rot_mean_deg"])
         self.values[f"{prefix}/gripper_err"].append(
@@ -120,9 +124,9 @@ class GenerationEvaluator:
         uv_g, in_g = _project(_points(pos, rot, clip)[1:], [c[1:] for c in cams])
         both = in_p & in_g
         if both.any():
-            self.values[f"{prefix}/err_2d_px"].append(
-                float(np.linalg.norm(uv_p - uv_g, axis=-1)[both].mean())
-            )
+            px = np.linalg.norm(uv_p - uv_g, axis=-1)[both]  # (N,) every visible point
+            self.values[f"{prefix}/err_2d_px"].append(float(px.mean()))
+            self.per_frame[f"{prefix}/err_2d_px"].extend(px.tolist())
         return {"traj": traj, "uv_pred": uv_p, "in_pred": in_p, "uv_true": uv_g, "in_true": in_g}
 
     @torch.no_grad()
@@ -159,6 +163,9 @@ class GenerationEvaluator:
             for k, v in tv.items():
                 if np.isfinite(v):
                     self.values[f"label/tapvid_{k}"].append(float(v))
+        if state is not None:  # and in the paper's setting: no pose given, the video alone
+            self._action_metrics("label_nopose", pipe(dict(full, first_action_known=False), "label", cfg),
+                                 cams, clip["trajectory"])  # fmt: skip
         if len(self.examples) < 4:
             self.examples.append(
                 {"task": clip["task"], "real": real, "generate": gen, "a2v": a2v, "label": label}
@@ -166,6 +173,8 @@ class GenerationEvaluator:
 
     def summary(self) -> dict:
         out = {k: float(np.mean(v)) for k, v in sorted(self.values.items())}
+        for k, v in sorted(self.per_frame.items()):  # medians over frames / points, not clips
+            out[f"{k}_median"] = float(np.median(v))
         out["clips"] = len(self.values.get("generate/psnr", []))
         if self.i3d is not None:
             from actionimages.eval.fvd import fvd
