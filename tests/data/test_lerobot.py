@@ -338,3 +338,21 @@ def test_quantiles_are_written_per_episode_and_merged_as_lerobot_merges_them(tmp
         assert ds.episode_stats(0)["observation.images.front"][name].shape == (3, 1, 1)
     q01, q99 = ds.stats["action"]["q01"], ds.stats["action"]["q99"]
     assert (q01 <= q99).all()  # what QUANTILES normalisation divides by
+
+
+def test_fast_colour_conversion_stays_within_3_of_pyav(tmp_path):
+    """The vectorised BT.601 path vs PyAV/swscale's rgb24 (what LeRobot decodes with):
+    nearest-neighbour chroma and float rounding differ by at most 3/255 (BENCHMARKS.md)."""
+    import av
+
+    from actionimages.data.video import frames_to_rgb
+
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(synthetic_episode(num_frames=20, size=64))
+    path = next((tmp_path / "videos").rglob("*.mp4"))
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    ours = frames_to_rgb(frames).astype(int)
+    theirs = np.stack([f.to_ndarray(format="rgb24") for f in frames]).astype(int)
+    diff = np.abs(ours - theirs)
+    assert diff.max() <= 3 and diff.mean() < 1.5
