@@ -228,3 +228,52 @@ def test_bridge_with_a_camera_file_gets_cameras(tmp_path):
         import_bridge(
             tmp_path / "bridge", tmp_path / "o2", calibration=tmp_path / "bad.json", log=print
         )
+
+
+def test_image_features_in_the_parquet_are_read_as_views(tmp_path):
+    """LeRobot's dtype "image": PNG bytes in a {bytes, path} struct column of the data file."""
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["a", "b"]},
+        "observation.images.top": {**VIDEO, "shape": (32, 48, 3)},
+    }
+    eps = [{"task": "t", "columns": {"observation.state": np.zeros((T, 2), np.float32)},
+            "videos": {"observation.images.top": _numbered_frames(T, 32, 48, k)}}
+           for k, T in enumerate([6, 4])]  # fmt: skip
+    write_lerobot_style_dataset(tmp_path, 10, features, eps)
+    rng = np.random.default_rng(0)
+    wrist = [rng.integers(0, 255, (T, 32, 48, 3), dtype=np.uint8) for T in (6, 4)]
+
+    def png(img):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return buf.getvalue()
+
+    data = tmp_path / "data/chunk-000/file-000.parquet"
+    table = pq.read_table(data)
+    cells = [{"bytes": png(f), "path": None} for ep in wrist for f in ep]
+    struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    pq.write_table(table.append_column("observation.images.wrist", pa.array(cells, struct)), data)
+    info = json.loads((tmp_path / "meta/info.json").read_text())
+    info["features"]["observation.images.wrist"] = {"dtype": "image", "shape": [32, 48, 3],
+                                                    "names": ["height", "width", "channels"]}  # fmt: skip
+    (tmp_path / "meta/info.json").write_text(json.dumps(info))
+
+    ds = LeRobotDataset(tmp_path)
+    assert ds.camera_names == ["top", "wrist"]
+    for k in range(2):
+        assert np.array_equal(ds.read_video(k, "wrist"), wrist[k])  # PNG is lossless
+        assert np.array_equal(ds.read_video(k, "wrist", frames=[2, 0]), wrist[k][[2, 0]])
+        ep = ds.read_episode(k)
+        assert set(ep.images) == {"top", "wrist"} and ep.images["wrist"].shape == (
+            len(wrist[k]),
+            32,
+            48,
+            3,
+        )

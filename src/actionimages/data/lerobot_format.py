@@ -103,6 +103,11 @@ def video_keys(features: dict[str, dict]) -> list[str]:
     return [k for k, f in features.items() if f.get("dtype") == "video"]
 
 
+def image_keys(features: dict[str, dict]) -> list[str]:
+    """Views stored in the data parquet as encoded images (LeRobot ``dtype: "image"``)."""
+    return [k for k, f in features.items() if f.get("dtype") == "image"]
+
+
 def arrow_type(feature: dict) -> pa.DataType:
     """Arrow column type of a non-video feature (shape [1] -> scalar, (n,) -> fixed list)."""
     dtype = {"bool": "bool_", "string": "string"}.get(feature["dtype"], feature["dtype"])

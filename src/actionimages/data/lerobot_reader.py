@@ -99,7 +99,11 @@ class LeRobotDataset:
         self.tasks = load_tasks(self.root)
         self.episodes = load_episode_rows(self.root, int(self.info["total_episodes"]))
         self.video_keys = fmt.video_keys(self.features)
-        self.camera_names = [k.removeprefix(fmt.IMAGE_PREFIX) for k in self.video_keys]
+        # LeRobot's "image" features (PNG bytes in the data parquet) are views too.
+        self.image_keys = fmt.image_keys(self.features)
+        self.camera_names = [
+            k.removeprefix(fmt.IMAGE_PREFIX) for k in [*self.video_keys, *self.image_keys]
+        ]
         state = self.features.get(fmt.STATE, {})
         self.has_pose_layout = list(state.get("names") or []) == fmt.POSE_NAMES
         self._tables: dict[tuple[int, int], tuple[pa.Table, np.ndarray]] = {}
@@ -181,7 +185,8 @@ class LeRobotDataset:
                 raise ValueError(f"frame indices must lie in [0, {len(rows)}) for episode {k}")
             rows = rows[frames]
         part = table.take(pa.array(rows))
-        cols = {name: fmt.column_to_numpy(part.column(name)) for name in part.column_names}
+        cols = {name: fmt.column_to_numpy(part.column(name)) for name in part.column_names
+                if name not in self.image_keys}  # fmt: skip
         if self.has_pose_layout:  # values, not only the file's structure (issue 12)
             from actionimages.data.validate import check_camera_columns, check_pose_columns
 
@@ -200,6 +205,8 @@ class LeRobotDataset:
         key = fmt.image_key(camera)
         if key not in self.features:
             raise ValueError(f"no view {camera!r}; the dataset has {self.camera_names}")
+        if key in self.image_keys:
+            return self._read_images(k, key, frames)
         idx = np.arange(row["length"]) if frames is None else np.asarray(frames, dtype=np.int64)
         if idx.size and (idx.max() >= row["length"] or idx.min() < 0):
             raise ValueError(f"frame indices must lie in [0, {row['length']}) for episode {k}")
@@ -209,6 +216,38 @@ class LeRobotDataset:
             file_index=row[f"videos/{key}/file_index"],
         )
         return decode_frames(path, float(row[f"videos/{key}/from_timestamp"]), idx, self.fps)
+
+    def _read_images(self, k: int, key: str, frames: np.ndarray | None) -> np.ndarray:
+        """(N, H, W, 3) uint8 frames of an image feature: encoded bytes in the data parquet."""
+        import io
+
+        from PIL import Image
+
+        row = self._row(k)
+        table, episode_index = self._table(row["data/chunk_index"], row["data/file_index"])
+        rows = np.flatnonzero(episode_index == k)
+        rows = rows[np.argsort(table.column("frame_index").to_numpy()[rows], kind="stable")]
+        if frames is not None:
+            frames = np.asarray(frames, dtype=np.int64)
+            if frames.size and (frames.min() < 0 or frames.max() >= len(rows)):
+                raise ValueError(f"frame indices must lie in [0, {len(rows)}) for episode {k}")
+            rows = rows[frames]
+        cells = table.column(key).take(pa.array(rows)).to_pylist()
+        out = []
+        for i, cell in zip(rows, cells, strict=True):
+            data = cell.get("bytes") if isinstance(cell, dict) else cell
+            if not data:
+                raise ValueError(f"{self.root}: episode {k}, row {i}, {key}: no image bytes "
+                                 "(images stored only as paths are not supported)")  # fmt: skip
+            try:
+                out.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+            except OSError as err:
+                raise ValueError(
+                    f"{self.root}: episode {k}, row {i}, {key}: corrupt image ({err})"
+                ) from err
+        return (
+            np.stack(out) if out else np.zeros((0, *self.features[key]["shape"][:2], 3), np.uint8)
+        )
 
     def read_cameras(
         self, k: int, frames: np.ndarray | None = None, columns: dict | None = None

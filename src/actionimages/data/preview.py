@@ -27,7 +27,7 @@ def dataset_summary(root: str | Path) -> str:
         f"lengths     min {lengths.min()}, mean {lengths.mean():.1f}, max {lengths.max()} frames",
         f"tasks       {len(ds.tasks)}" + (f": {ds.tasks[0]!r}" if ds.tasks else ""),
     ]
-    for key, cam in zip(ds.video_keys, ds.camera_names, strict=True):
+    for key, cam in zip([*ds.video_keys, *ds.image_keys], ds.camera_names, strict=True):
         ft = ds.features[key]
         info = ft.get("info") or {}
         calib = "calibrated" if cam in ds.calibrated_cameras else "video-only"
