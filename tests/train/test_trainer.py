@@ -206,3 +206,14 @@ def test_the_realised_task_mix_is_logged_per_step(tmp_path):
     for h in history:
         counts = [h[f"tasks/{t}"] for t in TASKS]
         assert sum(counts) == 2  # batch size of the debug preset
+
+
+def test_every_preset_family_suggests_the_closest_name():
+    from actionimages.data.sampler import ClipConfig
+    from actionimages.model.config import ModelConfig
+
+    for family, typo, want in ((TrainConfig.preset, "tiny-stat", "tiny-state"),
+                               (ModelConfig.preset, "tinny", "tiny"),
+                               (ClipConfig.preset, "lng", "long")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"did you mean '{want}'"):
+            family(typo)

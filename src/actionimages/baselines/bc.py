@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from actionimages._presets import lookup
 from actionimages.geometry.rotations import matrix_to_rot6d, nearest_rotation, rot6d_to_matrix
 
 POSE_DIM = 10  # position (3) + rot6d (6) + gripper (1)
@@ -109,9 +110,7 @@ class BCConfig:
     @classmethod
     def preset(cls, name: str, **overrides) -> BCConfig:
         presets = {"tiny": cls.tiny, "debug": cls.debug}
-        if name not in presets:
-            raise ValueError(f"unknown BC preset {name!r}; choose {', '.join(presets)}")
-        return replace(presets[name](), **overrides)
+        return replace(lookup(presets, name, "BC")(), **overrides)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from actionimages._presets import lookup
 from actionimages.data.lerobot_reader import LeRobotDataset
 from actionimages.geometry.camera import Camera
 
@@ -133,9 +134,7 @@ class ClipConfig:
     def preset(cls, name: str) -> ClipConfig:
         """A named clip ("debug", "long", "default"), with a clear error for another name."""
         presets = {"debug": cls.debug, "long": cls.long, "default": cls.default}
-        if name not in presets:
-            raise ValueError(f"unknown clip preset {name!r}; expected one of {sorted(presets)}")
-        return presets[name]()
+        return lookup(presets, name, "clip")()
 
 
 def source_frames_per_clip_frame(source_fps: float, clip_fps: float | None) -> int:

@@ -34,6 +34,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from tqdm import tqdm
 
+from actionimages._presets import lookup
 from actionimages.data.atomic import atomic_write_bytes
 from actionimages.geometry.rotations import rot6d_to_matrix
 from actionimages.model.latent import PatchPCACodec
@@ -91,9 +92,7 @@ class ActionHeadConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ActionHeadConfig:
-        if name not in PRESETS:
-            raise ValueError(f"unknown action-head preset {name!r}; choose from {sorted(PRESETS)}")
-        return dataclasses.replace(PRESETS[name], **overrides)
+        return dataclasses.replace(lookup(PRESETS, name, "action-head"), **overrides)
 
     @classmethod
     def debug(cls, **overrides: Any) -> ActionHeadConfig:  # tests: a few thousand weights

@@ -19,6 +19,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from actionimages._presets import lookup
+
 CAMERA_ENCODERS = ("token", "frame_pooled")
 FRAME_DELTAS = ("none", "video", "all")
 
@@ -158,9 +160,7 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ModelConfig:
-        if name not in PRESETS:
-            raise ValueError(f"unknown model preset {name!r}; choose from {sorted(PRESETS)}")
-        return PRESETS[name].replace(**overrides)
+        return lookup(PRESETS, name, "model").replace(**overrides)
 
 
 PRESETS: dict[str, ModelConfig] = {

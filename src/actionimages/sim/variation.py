@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from actionimages._presets import lookup
+
 # Named colours (RGB in [0, 1]). Names appear in instructions ("the red cup").
 COLORS: dict[str, dict[str, tuple[float, float, float]]] = {
     "train": {
@@ -88,11 +90,7 @@ class VariationConfig:
 
     @classmethod
     def preset(cls, name: str) -> VariationConfig:
-        if name not in VARIATION_PRESETS:
-            raise ValueError(
-                f"unknown variation preset {name!r}; valid: {sorted(VARIATION_PRESETS)}"
-            )
-        return VARIATION_PRESETS[name]
+        return lookup(VARIATION_PRESETS, name, "variation")
 
     def with_palette(self, palette: str) -> VariationConfig:
         return replace(self, palette=palette)

@@ -27,6 +27,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from actionimages._presets import lookup
 from actionimages.model.masking import PAPER_TASK_RATIOS
 
 
@@ -127,9 +128,7 @@ class TrainConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        if name not in PRESETS:
-            raise ValueError(f"unknown training preset {name!r}; choose from {sorted(PRESETS)}")
-        return PRESETS[name].replace(**overrides)
+        return lookup(PRESETS, name, "training").replace(**overrides)
 
 
 PRESETS: dict[str, TrainConfig] = {
