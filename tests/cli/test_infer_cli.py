@@ -97,3 +97,22 @@ def test_label_of_a_corrupt_video_names_the_file(debug_checkpoint, sim_dataset, 
             "--cameras", str(tmp_path / "cams.json"), "--out", str(tmp_path / "o")]  # fmt: skip
     assert main(args) == 2
     assert "bad.mp4" in capsys.readouterr().err
+
+
+def test_a_model_folder_brings_its_own_sampling_defaults(debug_checkpoint, sim_dataset, tmp_path):
+    from actionimages.infer.loading import export_model
+    from actionimages.infer.pipeline import WorldActionPipeline
+    from actionimages.policy import WorldActionPolicy
+
+    folder = export_model(debug_checkpoint, tmp_path / "model")
+    info = json.loads((folder / "config.json").read_text())
+    assert set(info["sampling"]) >= {"steps", "guidance", "shift", "scheduler"}
+    info["sampling"]["steps"] = 3
+    (folder / "config.json").write_text(json.dumps(info))
+    assert WorldActionPipeline.from_pretrained(folder).default_sampling.steps == 3
+    assert WorldActionPolicy.from_pretrained(folder).planner.sampling.steps == 3
+    base = ["generate", "--checkpoint", str(folder), "--data", str(sim_dataset), "--episode", "0"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0  # no --steps: the folder's 3
+    assert json.loads((tmp_path / "a" / "trajectory.json").read_text())["model_calls"] == 3
+    assert main([*base, "--steps", "2", "--out", str(tmp_path / "b")]) == 0  # a flag wins
+    assert json.loads((tmp_path / "b" / "trajectory.json").read_text())["model_calls"] == 2

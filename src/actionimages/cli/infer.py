@@ -77,10 +77,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=10, help="denoising steps")
-    p.add_argument("--scheduler", choices=("euler", "unipc"), default="euler")
-    p.add_argument("--shift", type=float, default=1.0)
-    p.add_argument("--guidance", type=float, default=1.0, help="CFG scale (paper 10, release 7.5)")
+    # None: the model folder's own default (its config.json "sampling"), as the policy does
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--scheduler", choices=("euler", "unipc"), default=None)
+    p.add_argument("--shift", type=float, default=None)
+    p.add_argument("--guidance", type=float, default=None, help="CFG scale (paper 10, release 7.5)")
     p.add_argument(
         "--cache", type=float, default=None, help="velocity-cache cosine threshold (e.g. 0.99)"
     )
@@ -88,10 +89,19 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sampling(args):
+    """The checkpoint's default sampling settings with the flags given on top."""
     from actionimages.infer.pipeline import SamplingConfig
 
-    return SamplingConfig(steps=args.steps, scheduler=args.scheduler, shift=args.shift,
-                          guidance=args.guidance, cache_threshold=args.cache, seed=args.seed)  # fmt: skip
+    if args.checkpoint in ("expert", "random", "ground-truth"):
+        base = SamplingConfig()
+    else:
+        from actionimages.infer.loading import sampling_defaults
+
+        base = SamplingConfig(**sampling_defaults(args.checkpoint))
+    given = {"steps": args.steps, "scheduler": args.scheduler, "shift": args.shift,
+             "guidance": args.guidance}  # fmt: skip
+    return base.replace(**{k: v for k, v in given.items() if v is not None},
+                        cache_threshold=args.cache, seed=args.seed)  # fmt: skip
 
 
 def _inputs(args, pipe) -> dict:

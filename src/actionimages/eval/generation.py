@@ -80,6 +80,7 @@ class GenerationEvaluator:
     def __init__(
         self, pipeline: WorldActionPipeline, sampling: SamplingConfig, lpips=None, i3d=None
     ) -> None:
+        sampling = sampling or pipeline.default_sampling  # None: the model's own settings
         self.pipe, self.sampling, self.lpips, self.i3d = pipeline, sampling, lpips, i3d
         self.values: dict[str, list[float]] = defaultdict(list)
         # per predicted frame (3-D) and per visible point (2-D): the medians the targets use

@@ -48,6 +48,21 @@ def resolve_model_folder(path: str | Path) -> tuple[Path, Path]:
     )
 
 
+def sampling_defaults(path: str | Path) -> dict:
+    """The model's own default sampling settings (``SamplingConfig`` fields).
+
+    A shipped folder stores them under "sampling" in config.json (``export_model``); a run
+    or checkpoint takes them from its training config (the settings its previews used).
+    """
+    folder, _ = resolve_model_folder(path)
+    info = json.loads((folder / "config.json").read_text())
+    if isinstance(info.get("sampling"), dict):
+        return dict(info["sampling"])
+    t = info.get("train", {})
+    return {"steps": int(t.get("sample_steps", 10)), "guidance": float(t.get("guidance", 1.0)),
+            "shift": float(t.get("timestep_shift", 1.0)), "scheduler": "euler"}  # fmt: skip
+
+
 def load_world_action_model(
     path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True
 ) -> tuple[WorldActionModel, TrainConfig]:
@@ -122,7 +137,8 @@ def export_model(run: str | Path, out: str | Path, use_ema: bool = True) -> Path
         metadata={"source": str(weights), "step": str(info.get("step"))},
     )
     (tmp / "config.json").write_text(json.dumps({"step": info.get("step"), "model": info["model"],
-                                                 "train": info["train"], "weights": weights.name}, indent=2))  # fmt: skip
+                                                 "train": info["train"], "weights": weights.name,
+                                                 "sampling": sampling_defaults(run)}, indent=2))  # fmt: skip
     if codec_file.is_file():
         shutil.copyfile(codec_file, tmp / "codec.safetensors")
     if out.exists():  # keep anything else in an existing folder (e.g. its model card)

@@ -111,8 +111,12 @@ def make_scheduler(config: SamplingConfig):
 class WorldActionPipeline:
     """Model + clip settings; ``__call__`` samples one mode (see the module docstring)."""
 
-    def __init__(self, wam: WorldActionModel, clip) -> None:
+    def __init__(
+        self, wam: WorldActionModel, clip, default_sampling: SamplingConfig | None = None
+    ) -> None:
         self.wam, self.clip = wam, clip
+        # what ``__call__`` uses when given no config: the model folder's own settings
+        self.default_sampling = default_sampling or SamplingConfig()
         self._empty_context: torch.Tensor | None = None
 
     @classmethod
@@ -120,10 +124,12 @@ class WorldActionPipeline:
         cls, path, device: str = "cpu", use_ema: bool = True
     ) -> WorldActionPipeline:
         from actionimages.infer.inputs import clip_config_of
-        from actionimages.infer.loading import load_world_action_model
+        from actionimages.infer.loading import load_world_action_model, sampling_defaults
 
         wam, train_config = load_world_action_model(path, device, use_ema)
-        return cls(wam, clip_config_of(train_config.clip))
+        return cls(
+            wam, clip_config_of(train_config.clip), SamplingConfig(**sampling_defaults(path))
+        )
 
     @property
     def vector_actions(self) -> bool:
@@ -149,7 +155,7 @@ class WorldActionPipeline:
     def __call__(
         self, batch: dict, mode: str = "generate", config: SamplingConfig | None = None
     ) -> PipelineOutput:
-        config = config or SamplingConfig()
+        config = config or self.default_sampling
         if mode not in MODES:
             raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
         wam = self.wam

@@ -54,7 +54,8 @@ class ModelPlanner:
     def __init__(
         self, pipeline: WorldActionPipeline, sampling: SamplingConfig | None = None
     ) -> None:
-        self.pipeline, self.sampling = pipeline, sampling or SamplingConfig()
+        # None: the model folder's own default sampling settings
+        self.pipeline, self.sampling = pipeline, sampling or pipeline.default_sampling
         self.calls = 0
 
     @property

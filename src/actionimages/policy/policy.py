@@ -25,7 +25,7 @@ Both follow LeRobot's queue-first rule: ``select_action`` refills the queue from
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,6 +49,7 @@ class PolicyConfig:
     decoder: "triangulate" or "paper" (the geometric decoders of :mod:`actionimages.codec`).
     min_confidence: frames whose decoded points are less confident than this are dropped
         from the chunk (a blurry generated blob); the previous frame's action is repeated.
+    sampling: how plans are sampled; None: the model folder's defaults (``config.json``).
     control_fps: the robot's control rate (the simulator's 10 Hz). A model whose clips run
         at a lower rate (``ClipConfig.long``: 2.5 fps) has its decoded plan interpolated to
         one action per control step (:func:`upsample_trajectory`).
@@ -62,7 +63,7 @@ class PolicyConfig:
     decoder: str = "triangulate"
     min_confidence: float = 0.0
     control_fps: float = 10.0
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: SamplingConfig | None = None
 
     def __post_init__(self) -> None:
         if self.loop not in ("open", "closed"):
