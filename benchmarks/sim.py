@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from actionimages.eval.harness import wilson_interval
-from actionimages.sim import HELDOUT_TASKS, TASKS, RandomPolicy, make_env
+from actionimages.sim import HELDOUT_TASKS, TASKS, ExpertPolicy, RandomPolicy, make_env
 from actionimages.sim.record import rollout
 
 STATIC4 = ("front", "left_shoulder", "right_shoulder", "overhead")
@@ -53,7 +53,7 @@ def expert_rate(cameras: tuple[str, ...], episodes: int) -> float:
         t0 = time.perf_counter()
         for k in range(episodes):
             env = envs[tasks[k % len(tasks)]]
-            rollout(env, env.expert(), seed=k)
+            rollout(env, ExpertPolicy(env), seed=k)
         return episodes / (time.perf_counter() - t0) * 60
     finally:
         for env in envs.values():
@@ -67,7 +67,7 @@ def success(task: str, split: str, policy: str, episodes: int) -> dict:
     with make_env(task, (), 32, split=split) as env:
         outcomes, steps = [], []
         for seed in seeds:
-            pol = env.expert() if policy == "expert" else RandomPolicy(seed)
+            pol = ExpertPolicy(env) if policy == "expert" else RandomPolicy(seed)
             if policy == "expert":
                 _, _, ok = rollout(env, pol, seed)
             else:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionimages.sim import make_env
+from actionimages.sim import ExpertPolicy, make_env
 
 
 def run_expert(env, seed: int) -> bool:
     """Roll the scripted expert out for one episode; True on success."""
     obs = env.reset(seed=seed)
-    expert = env.expert()
+    expert = ExpertPolicy(env)
     expert.reset()
     while env.steps < env.max_steps:
         action = expert.select_action(obs)

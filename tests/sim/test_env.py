@@ -123,7 +123,7 @@ def test_workspace_clipping_is_reported(env):
         ({"task": "pick_cup", "image_size": 4}, "image_size"),
         ({"task": "pick_cup", "split": "everything"}, "valid splits"),
         ({"task": "pick_cup", "camera_range": "wide"}, "valid"),
-        ({"task": "pick_cup", "variation": "psychedelic"}, "valid"),
+        ({"task": "pick_cup", "variation": "psychedelic"}, "unknown variation preset"),
     ],
 )
 def test_bad_config_raises_value_error(kwargs, match):

@@ -120,6 +120,7 @@ def balanced_groups(tasks, workers: int) -> list[tuple[str, ...]]:
 def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = "in_domain"):
     """Expert episodes with seeds no rollout uses (index 10_000 + k of ``split``)."""
     from actionimages.sim.env import make_env
+    from actionimages.sim.expert import ExpertPolicy
     from actionimages.sim.record import rollout, to_episode
     from actionimages.sim.splits import get_split
 
@@ -128,7 +129,7 @@ def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = 
         with make_env(task, views, image_size, split=split) as env:
             for k in range(per_task):
                 obs, acts, ok = rollout(
-                    env, env.expert(), get_split(split).episode_seed(10_000 + k)
+                    env, ExpertPolicy(env), get_split(split).episode_seed(10_000 + k)
                 )
                 episodes.append(to_episode(env, obs, acts, ok))
     return episodes

@@ -84,10 +84,10 @@ def load_policy(spec: str | Path, seed: int = 0) -> Callable:
     Anything else is taken as a checkpoint path; loading checkpoints arrives with the
     world-action-model policy, so for now a clear error says so.
     """
-    from actionimages.sim.expert import RandomPolicy
+    from actionimages.sim.expert import ExpertPolicy, RandomPolicy
 
     if spec == "expert":
-        return lambda env: env.expert()
+        return lambda env: ExpertPolicy(env)  # a class has select_action too: wrap it
     if spec == "random":
         return lambda env: RandomPolicy(seed)
     path = Path(spec)

@@ -16,6 +16,7 @@ import torch
 
 from actionimages.geometry.camera import Camera
 from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
+from actionimages.sim.expert import ExpertPolicy
 
 
 @dataclass
@@ -111,7 +112,7 @@ class GroundTruthPlanner:
         if self.shadow is None:
             self.shadow = self.env.with_config(cameras=())
         self.shadow.reset(seed=self.env.seed)
-        expert = self.shadow.expert()
+        expert = ExpertPolicy(self.shadow)
         expert.reset()
         pos, rot = self.shadow.robot.ee_pose()
         self.targets = [

@@ -10,7 +10,7 @@ Quick start::
 
     env = make_env("pick_cup", cameras=("front", "overhead", "wrist"), image_size=128)
     obs = env.reset(seed=0)
-    expert = env.expert()          # or any object with reset() and select_action(obs)
+    expert = ExpertPolicy(env)          # or any object with reset() and select_action(obs)
     expert.reset()
     done = False
     while not done:

@@ -247,12 +247,6 @@ class SimEnv:
         }
 
     # --- helpers ----------------------------------------------------------------------
-    def expert(self):
-        """A fresh :class:`~actionimages.sim.expert.ExpertPolicy` for this env."""
-        from actionimages.sim.expert import ExpertPolicy
-
-        return ExpertPolicy(self)
-
     def with_config(self, **changes) -> SimEnv:
         """A new env with some config fields changed (this one stays usable)."""
         return SimEnv(replace(self.config, **changes))

@@ -25,6 +25,7 @@ from actionimages.data.episode import Episode
 from actionimages.geometry import matrix_to_quat_xyzw
 from actionimages.sim.cameras import ALL_VIEWS
 from actionimages.sim.env import SimEnv, make_env
+from actionimages.sim.expert import ExpertPolicy
 from actionimages.sim.splits import Split, get_split
 
 
@@ -140,7 +141,7 @@ def record(
                 for attempt in range(config.max_attempts):
                     seed = split.episode_seed(index, attempt)
                     attempts += 1
-                    observations, actions, ok = rollout(env, env.expert(), seed)
+                    observations, actions, ok = rollout(env, ExpertPolicy(env), seed)
                     if ok:
                         writer.add_episode(to_episode(env, observations, actions, ok))
                         written += 1

@@ -11,11 +11,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from actionimages.sim.expert import Plan
 from actionimages.sim.robot import wrap_grasp_yaw
 from actionimages.sim.scene import Keepout, segment_keepout
 from actionimages.sim.tasks.base import FAST, SLOW, ObjectPoint, Task, rot_y, rot_z
 from actionimages.sim.variation import color_rgb
+from actionimages.sim.waypoints import WaypointPlan
 
 # Drawer cabinet (assets/drawer.urdf): depth, handle bar standoff and height, travel.
 CAB_DEPTH, BAR_OUT, BAR_Z, DRAWER_MAX = 0.20, 0.07, 0.045, 0.16
@@ -64,7 +64,7 @@ class OpenDrawer(_Drawer):
     def initial_opening(self) -> float:
         return float(self.ctx.rng.uniform(0.0, 0.01))
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         yaw = wrap_grasp_yaw(self.yaw)  # fingers (e_x) along the bar
         d = self.opening()
         # Hook: closed fingers dropped between the drawer's face and the bar, then pulled.
@@ -92,7 +92,7 @@ class CloseDrawer(_Drawer):
     def initial_opening(self) -> float:
         return float(self.ctx.rng.uniform(0.08, 0.14))
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         yaw = wrap_grasp_yaw(self.yaw)
         d = self.opening()
         # Closed fingers just outside the bar, at its height, then pushed home.
@@ -145,7 +145,7 @@ class _Hinged(Task):
         )
         return self.pos + rot_z(self.yaw) @ local
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         yaw = wrap_grasp_yaw(self.yaw)  # fingers (e_x) along the hinge axis
         a0 = self.angle()
         start = self.arc(a0, 0.04)  # behind (above) the lid, clear of it

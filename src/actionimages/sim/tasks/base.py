@@ -7,10 +7,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from actionimages.sim.expert import Plan, Waypoint
 from actionimages.sim.robot import PandaRobot, top_down_rotation
 from actionimages.sim.scene import Keepout, Scene
 from actionimages.sim.variation import COLORS, color_rgb
+from actionimages.sim.waypoints import Waypoint, WaypointPlan
 
 # The expert's free-space and contact speeds (m/s).
 FAST, SLOW = 0.3, 0.1
@@ -69,7 +69,7 @@ class Task:
     def success(self) -> bool:
         raise NotImplementedError
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         raise NotImplementedError
 
     def update(self) -> None:

@@ -6,10 +6,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from actionimages.sim.expert import Plan
 from actionimages.sim.robot import wrap_grasp_yaw
 from actionimages.sim.scene import Keepout
 from actionimages.sim.tasks.base import FAST, SLOW, Task
+from actionimages.sim.waypoints import WaypointPlan
 
 # name -> (asset, half height, grasp depth below the top: where the TCP goes)
 CUPS = {"train": ("cup", 0.045, 0.03), "heldout": ("mug", 0.039, 0.028)}
@@ -46,7 +46,7 @@ class _Pick(Task):
         # once turned by the object's yaw: perpendicular to a cup's handle (local +x).
         return wrap_grasp_yaw(yaw) if self.asset != "block" else _square_yaw(yaw)
 
-    def pick(self) -> Plan:
+    def pick(self) -> WaypointPlan:
         body = self.bodies[self.role]
         pos, _ = self.scene.pose(body)
         yaw = self.grasp_yaw()
@@ -59,7 +59,7 @@ class _Pick(Task):
         yield self.wp(grasp, yaw, 0.0, SLOW, hold=5)
         yield self.wp(grasp + [0, 0, 0.16], yaw, 0.0, SLOW * 1.5, hold=2)
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         yield from self.pick()
 
     def lifted(self) -> bool:
@@ -133,7 +133,7 @@ class PlaceCup(_Pick):
         self.paint("coaster", coaster, shape=0)
         self._keepout.append(Keepout(tuple(xy), 0.14))
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         yield from self.pick()
         cup = self.bodies[self.role]
         target, _ = self.scene.pose(self.bodies["coaster"])

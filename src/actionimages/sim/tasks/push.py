@@ -7,10 +7,10 @@ from typing import ClassVar
 import numpy as np
 import pybullet as p
 
-from actionimages.sim.expert import Plan
 from actionimages.sim.robot import wrap_grasp_yaw
 from actionimages.sim.scene import Keepout, segment_keepout
 from actionimages.sim.tasks.base import FAST, SLOW, ObjectPoint, Task
+from actionimages.sim.waypoints import WaypointPlan
 
 CAP_TOP = 0.05  # button cap's top when released (assets/button.urdf)
 PRESSED = 0.008  # m of cap travel (of 0.012) that counts as pressed
@@ -51,7 +51,7 @@ class PressButton(Task):
     def update(self) -> None:
         self.pressed = self.pressed or self.depth() > PRESSED
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         top = np.array([self.xy[0], self.xy[1], CAP_TOP])
         yaw = 0.0
         yield self.wp(top + [0, 0, 0.1], yaw, 0.0, FAST)
@@ -105,7 +105,7 @@ class PushBlock(Task):
         pos, rot = self.scene.pose(self.bodies["block"])
         return pos[:2], float(np.arctan2(rot[1, 0], rot[0, 0]))
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         for _ in range(4):  # closed loop: push, look, re-aim
             xy, block_yaw = self.block_xy()
             delta = self.goal - xy

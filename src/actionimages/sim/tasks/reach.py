@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from actionimages.sim.expert import Plan
 from actionimages.sim.scene import Keepout
 from actionimages.sim.tasks.base import FAST, Task
+from actionimages.sim.waypoints import WaypointPlan
 
 REACH_TOLERANCE = 0.03  # success: TCP within 3 cm of the target sphere's centre
 REGION = ((0.32, -0.28, 0.08), (0.65, 0.28, 0.35))
@@ -44,7 +44,7 @@ class ReachTarget(Task):
         self.goal = points[0]
         self.yaw = float(rng.uniform(-0.6, 0.6))  # any wrist yaw will do; vary it
 
-    def expert(self) -> Plan:
+    def expert(self) -> WaypointPlan:
         yield self.wp(self.goal, self.yaw, 1.0, FAST, hold=2)
 
     def success(self) -> bool:
