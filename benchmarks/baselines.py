@@ -34,13 +34,6 @@ POLICIES = (
 SPLITS = ("in_domain", "zero_shot_cameras")
 
 
-def _bc_factory(path: str):
-    from actionimages.baselines.bc import BCPolicy
-
-    policy = BCPolicy.load(path, views=("front", "left_shoulder"), execute=4)
-    return lambda env: policy
-
-
 def evaluate_policy(
     name: str,
     path: str,
@@ -72,7 +65,9 @@ def evaluate_policy(
         )
     cfg = EvalConfig(split=split, episodes=episodes, cameras=("front", "left_shoulder"), image_size=(64, 64),
                      videos_per_task=1)  # fmt: skip
-    return evaluate(_bc_factory(path), cfg, out, name=name)
+    from actionimages.policy import PolicyConfig, make_policy
+
+    return evaluate(make_policy(path, PolicyConfig()), cfg, out, name=name)
 
 
 def training_note(path: str) -> str:

@@ -11,10 +11,10 @@ import pytest
 from actionimages.eval.harness import (
     EvalConfig,
     evaluate,
-    load_policy,
     markdown_table,
     wilson_interval,
 )
+from actionimages.policy.factory import make_policy
 from actionimages.sim import Action
 
 SMALL = dict(cameras=("front", "wrist"), image_size=(48, 48))
@@ -98,12 +98,12 @@ def test_overlay_videos_draw_the_actions(tmp_path):
 
 
 def test_bad_policy_and_task_specs(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither 'expert', 'random'"):
-        load_policy(tmp_path / "missing.ckpt")
+    with pytest.raises(FileNotFoundError, match="neither one of expert, random"):
+        make_policy(tmp_path / "missing.ckpt")
     ckpt = tmp_path / "model.safetensors"
     ckpt.write_bytes(b"\0")
-    with pytest.raises(ValueError, match="not supported yet"):
-        load_policy(ckpt)
+    with pytest.raises(ValueError, match="is a file"):
+        make_policy(ckpt)
     with pytest.raises(ValueError, match="not part of split"):
         evaluate("expert", EvalConfig(split="in_domain", tasks=("pick_cup",)), None, progress=False)
     with pytest.raises(ValueError, match="valid tasks"):

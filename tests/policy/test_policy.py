@@ -200,3 +200,11 @@ def test_episode_clips_step_through_a_higher_rate_episode():
     clips = episode_clips(ep, ("front", "left"), 9, frame_step=4)
     assert len(clips) == 1 and clips[0]["images"][0].shape[0] == 9
     assert np.array_equal(clips[0]["trajectory"][0], ep.position[0:33:4])
+
+
+def test_one_factory_makes_every_policy_and_each_declares_the_interface(env, debug_checkpoint):
+    from actionimages.policy import Policy, make_policy
+
+    for spec in ["expert", "random", "ground-truth", str(debug_checkpoint)]:
+        policy = make_policy(spec, PolicyConfig())(env)
+        assert isinstance(policy, Policy), spec

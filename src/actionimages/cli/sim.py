@@ -84,10 +84,11 @@ def _record(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     _setup()
-    from actionimages.eval.harness import EvalConfig, evaluate, load_policy, markdown_table
+    from actionimages.eval.harness import EvalConfig, evaluate, markdown_table
+    from actionimages.policy.factory import make_policy
     from actionimages.sim.record import parse_list
 
-    factory = load_policy(args.policy)  # fails fast on a bad checkpoint path
+    factory = make_policy(args.policy)  # fails fast on a bad path
     cfg = EvalConfig(
         split=args.split, tasks=parse_list(args.tasks) if args.tasks else None,
         episodes=args.episodes, cameras=parse_list(args.cameras),

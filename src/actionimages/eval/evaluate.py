@@ -22,13 +22,12 @@ import datetime as dt
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from actionimages.eval.harness import EvalConfig, evaluate, wilson_interval
+from actionimages.policy.factory import BUILTIN
 from actionimages.policy.policy import PolicyConfig
-
-BUILTIN = ("expert", "random", "ground-truth")
 
 
 @dataclass(frozen=True)
@@ -51,16 +50,9 @@ class ModelEvalConfig:
 
 
 def _policy_factory(cfg: ModelEvalConfig):
-    from actionimages.infer.inputs import clip_config_of
-    from actionimages.policy import GroundTruthPlanner, WorldActionPolicy
+    from actionimages.policy.factory import make_policy
 
-    if cfg.checkpoint in ("expert", "random"):
-        return cfg.checkpoint
-    if cfg.checkpoint == "ground-truth":
-        clip = clip_config_of("debug")
-        clip = replace(clip, height=cfg.image_size, width=cfg.image_size)
-        return lambda env: WorldActionPolicy(GroundTruthPlanner(env, clip), cfg.policy)
-    return WorldActionPolicy.from_pretrained(cfg.checkpoint, cfg.policy)
+    return make_policy(cfg.checkpoint, cfg.policy, cfg.image_size)
 
 
 def _rollouts(cfg: ModelEvalConfig, split: str, tasks: tuple[str, ...], out: Path) -> dict:

@@ -77,34 +77,11 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def load_policy(spec: str | Path, seed: int = 0) -> Callable:
-    """A policy factory ``env -> policy`` for a name or a checkpoint path.
-
-    ``"expert"``: the task's scripted expert; ``"random"``: the random-walk baseline.
-    Anything else is taken as a checkpoint path; loading checkpoints arrives with the
-    world-action-model policy, so for now a clear error says so.
-    """
-    from actionimages.sim.expert import ExpertPolicy, RandomPolicy
-
-    if spec == "expert":
-        return lambda env: ExpertPolicy(env)  # a class has select_action too: wrap it
-    if spec == "random":
-        return lambda env: RandomPolicy(seed)
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"policy {str(spec)!r} is neither 'expert', 'random' nor an existing checkpoint path"
-        )
-    raise ValueError(
-        f"cannot load a policy from checkpoint {path}: checkpoint policies are not supported "
-        "yet (they arrive with the world-action-model policy). Pass a policy object to "
-        "actionimages.eval.harness.evaluate() instead"
-    )
-
-
 def _as_factory(policy) -> tuple[Callable, str]:
     if isinstance(policy, str | Path):
-        return load_policy(policy), str(policy)
+        from actionimages.policy.factory import make_policy
+
+        return make_policy(policy), str(policy)
     if hasattr(policy, "select_action") and hasattr(policy, "reset"):
         return (lambda env: policy), type(policy).__name__
     if callable(policy):

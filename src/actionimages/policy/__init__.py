@@ -4,6 +4,7 @@ from actionimages.policy import WorldActionPolicy, PolicyConfig
 policy = WorldActionPolicy.from_pretrained("models/tiny", PolicyConfig(loop="closed"))
 """
 
+from actionimages.policy.factory import Policy, make_policy
 from actionimages.policy.planners import GroundTruthPlanner, ModelPlanner, Plan
 from actionimages.policy.policy import PolicyConfig, WorldActionPolicy, chunk_actions
 
@@ -11,7 +12,9 @@ __all__ = [
     "GroundTruthPlanner",
     "ModelPlanner",
     "Plan",
+    "Policy",
     "PolicyConfig",
     "WorldActionPolicy",
     "chunk_actions",
+    "make_policy",
 ]
