@@ -41,7 +41,7 @@ def test_render_writes_a_grid(tmp_path):
 
 def test_errors_are_clear(tmp_path, capsys):
     code = main(["sim", "eval", "--policy", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path)])
-    assert code == 2 and "neither 'expert', 'random'" in capsys.readouterr().err
+    assert code == 2 and "neither one of expert, random" in capsys.readouterr().err
     code = main(
         ["sim", "record", "--task", "pick_cup", "--episodes", "1", "--out", str(tmp_path / "d")]
     )
