@@ -72,6 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--i3d-weights", default=None, help="local I3D weights for FVD")
     e.add_argument("--workers", type=int, default=1, help="rollout processes")
     e.add_argument("--max-steps", type=int, default=None, help="episode limit (default: task's)")
+    e.add_argument("--first-episode", type=int, default=0,
+                   help="seed index of the first episode (tune on a range the report does not use)")  # fmt: skip
     _sampling_args(e)
     e.set_defaults(func=_run_eval)
 
@@ -204,7 +206,7 @@ def _run_eval(args) -> int:
         checkpoint=args.checkpoint, splits=tuple(args.split.split(",")),
         tasks=tuple(args.tasks.split(",")) if args.tasks else None, episodes=args.episodes, policy=pc,
         videos_per_task=args.videos, metrics_episodes=args.metrics_episodes,
-        lpips_weights=args.lpips_weights, i3d_weights=args.i3d_weights, workers=args.workers,
+        lpips_weights=args.lpips_weights, i3d_weights=args.i3d_weights, workers=args.workers, first_episode=args.first_episode,
         max_steps=args.max_steps,
     )  # fmt: skip
     m = run_evaluation(cfg, args.out)

@@ -47,6 +47,7 @@ class ModelEvalConfig:
     i3d_weights: str | None = None
     workers: int = 1
     max_steps: int | None = None
+    first_episode: int = 0  # seed index of episode 0 (tuning uses a disjoint range)
 
 
 def _policy_factory(cfg: ModelEvalConfig):
@@ -61,7 +62,7 @@ def _rollouts(cfg: ModelEvalConfig, split: str, tasks: tuple[str, ...], out: Pat
     torch.set_num_threads(1)
     ec = EvalConfig(split=split, tasks=tasks, episodes=cfg.episodes, cameras=cfg.policy.views,
                     image_size=(cfg.image_size, cfg.image_size), videos_per_task=cfg.videos_per_task,
-                    max_steps=cfg.max_steps)  # fmt: skip
+                    max_steps=cfg.max_steps, first_episode=cfg.first_episode)  # fmt: skip
     return evaluate(_policy_factory(cfg), ec, out, name=cfg.checkpoint, progress=cfg.workers == 1)
 
 

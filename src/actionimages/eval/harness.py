@@ -46,6 +46,10 @@ class EvalConfig:
     videos_per_task: int = 2
     overlay_actions: bool = False  # draw the commanded action's action images on videos
     max_steps: int | None = None  # default: each task's own limit
+    # Episode k uses seed index first_episode + k. The reported evaluations start at 0;
+    # tuning (e.g. re-planning settings) uses a disjoint range, such as 1000, so that no
+    # reported number is chosen on the seeds it is reported on.
+    first_episode: int = 0
 
     def resolved_tasks(self) -> tuple[str, ...]:
         from actionimages.sim.splits import get_split
@@ -142,7 +146,7 @@ def evaluate(
             pol = factory(env)
             outcomes, steps, seeds = [], [], []
             for k in range(config.episodes):
-                seed = split.episode_seed(k)
+                seed = split.episode_seed(config.first_episode + k)
                 obs = env.reset(seed=seed)
                 pol.reset()
                 video = k < config.videos_per_task and out is not None and config.cameras
