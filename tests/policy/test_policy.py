@@ -208,3 +208,18 @@ def test_one_factory_makes_every_policy_and_each_declares_the_interface(env, deb
     for spec in ["expert", "random", "ground-truth", str(debug_checkpoint)]:
         policy = make_policy(spec, PolicyConfig())(env)
         assert isinstance(policy, Policy), spec
+
+
+def test_an_observation_built_by_hand_drives_the_policy_like_the_simulator_dict(env):
+    from actionimages.policy import Observation
+
+    obs = env.reset(seed=100_003)
+    typed = Observation.from_dict(obs)
+    a = WorldActionPolicy(LinePlanner(), PolicyConfig())
+    b = WorldActionPolicy(LinePlanner(), PolicyConfig())
+    a.reset(), b.reset()
+    assert np.allclose(a.select_action(obs).position, b.select_action(typed).position)
+    with pytest.raises(ValueError, match="gripper"):
+        Observation(**{**typed.__dict__, "gripper": 2.0})
+    with pytest.raises(ValueError, match="lacks"):
+        Observation.from_dict({"images": {}})

@@ -5,12 +5,14 @@ policy = WorldActionPolicy.from_pretrained("models/tiny", PolicyConfig(loop="clo
 """
 
 from actionimages.policy.factory import Policy, make_policy
+from actionimages.policy.observation import Observation
 from actionimages.policy.planners import GroundTruthPlanner, ModelPlanner, Plan
 from actionimages.policy.policy import PolicyConfig, WorldActionPolicy, chunk_actions
 
 __all__ = [
     "GroundTruthPlanner",
     "ModelPlanner",
+    "Observation",
     "Plan",
     "Policy",
     "PolicyConfig",
