@@ -1019,13 +1019,7 @@ def resume_check(
     rc, out, secs = run_cmd([*prefix, *common, "--output-dir", a, "--no-resume"], per_launch, env)
     r["uninterrupted_s"] = secs
     if rc != 0:
-        return {
-            **r,
-            "status": "error",
-            "stage": "uninterrupted run",
-            "rc": rc,
-            "error": _error_text(out),
-        }
+        return _launch_error(r, "uninterrupted run", rc, out)
     ckpt = a / "checkpoints" / "step-0000002"
     if not (ckpt / "model.safetensors").is_file():
         return {
@@ -1044,13 +1038,7 @@ def resume_check(
     rc, out_b, secs = run_cmd([*prefix, *common, "--output-dir", b], per_launch, env)
     r["resumed_s"] = secs
     if rc != 0:
-        return {
-            **r,
-            "status": "error",
-            "stage": "resumed run",
-            "rc": rc,
-            "error": _error_text(out_b),
-        }
+        return _launch_error(r, "resumed run", rc, out_b)
     if (b / "checkpoints" / ckpt.name / "config.json").stat().st_mtime_ns != stamp:
         return {**r, "status": "error", "stage": "resumed run",
                 "error": "the resumed run rewrote step 2: it started over instead of resuming"}  # fmt: skip
@@ -1084,6 +1072,11 @@ def resume_check(
 def _final_loss(out: str) -> float | None:
     found = re.findall(r"step (\d+): loss ([-+0-9.eE]+|nan|inf)", out)
     return float(found[-1][1]) if found else None
+
+
+def _launch_error(r: dict, stage: str, rc: int, out: str) -> dict:
+    """The result of an accelerate launch that failed at ``stage``."""
+    return {**r, "status": "error", "stage": stage, "rc": rc, "error": _error_text(out)}
 
 
 def _error_text(out: str) -> str:
