@@ -223,3 +223,29 @@ def test_an_observation_built_by_hand_drives_the_policy_like_the_simulator_dict(
         Observation(**{**typed.__dict__, "gripper": 2.0})
     with pytest.raises(ValueError, match="lacks"):
         Observation.from_dict({"images": {}})
+
+
+def test_an_undecodable_vector_plan_holds_instead_of_crashing(env, debug_checkpoint, monkeypatch):
+    from actionimages.policy.planners import ModelPlanner
+
+    policy = WorldActionPolicy.from_pretrained(debug_checkpoint, PolicyConfig())
+    pipe = policy.planner.pipeline
+
+    class NoImages:  # what a vector-action model returns: no action images
+        def __init__(self, out):
+            self.video, self.actions, self.model_calls = out.video, None, out.model_calls
+
+    real_call = type(pipe).__call__
+    monkeypatch.setattr(
+        type(pipe), "__call__", lambda self, *a, **k: NoImages(real_call(self, *a, **k))
+    )
+
+    def degenerate(out, cams):
+        raise ValueError("6-D rotation has a zero or collinear column")
+
+    monkeypatch.setattr(pipe, "decode_actions", degenerate)
+    assert isinstance(policy.planner, ModelPlanner)
+    obs = env.reset(seed=100_004)
+    policy.reset()
+    action = policy.select_action(obs)
+    assert np.allclose(action.position, obs["ee_position"])  # held, and the episode goes on

@@ -79,13 +79,11 @@ class ModelPlanner:
         self.calls += 1
         video = out.video[0].numpy()
         if out.actions is None:  # vector-action baseline: no images to decode
-            return Plan(
-                None,
-                cams,
-                video,
-                self.pipeline.decode_actions(out, cams),
-                {"model_calls": out.model_calls},
-            )
+            try:
+                traj = self.pipeline.decode_actions(out, cams)
+            except ValueError as err:  # e.g. a degenerate 6-D rotation: an unusable plan
+                traj = {"position": None, "error": str(err)}
+            return Plan(None, cams, video, traj, {"model_calls": out.model_calls})
         return Plan(out.actions[0].numpy(), cams, video, None, {"model_calls": out.model_calls})
 
 
