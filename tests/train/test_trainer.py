@@ -217,3 +217,34 @@ def test_every_preset_family_suggests_the_closest_name():
                                (ClipConfig.preset, "lng", "long")):  # fmt: skip
         with pytest.raises(ValueError, match=f"did you mean '{want}'"):
             family(typo)
+
+
+def test_the_codec_is_on_disk_before_any_checkpoint_and_never_refitted(tmp_path):
+    from actionimages.train.trainer import build_world_action_model
+
+    t = trainer(tmp_path / "run")
+    assert (tmp_path / "run" / "codec.safetensors").is_file()  # before step 1
+    t.cfg  # noqa: B018
+    t2 = trainer(tmp_path / "run2", save_every=1)
+    t2.train(1)
+    (tmp_path / "run2" / "codec.safetensors").unlink()  # as if lost
+    cfg = TrainConfig.preset("debug", output_dir=str(tmp_path / "run2"))
+    from actionimages.model.config import ModelConfig
+
+    with pytest.raises(FileNotFoundError, match="cannot be refitted"):
+        build_world_action_model(cfg, ModelConfig.preset("debug"), TinyClips())
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path, capsys):
+    t = trainer(tmp_path, save_every=1)
+    t.train(2)
+    root = tmp_path / "checkpoints"
+    (root / "step-0000002" / "model.safetensors").write_bytes(b"garbage")
+    (root / ".tmp-step-0000003-999").mkdir()  # left by a killed run
+    resumed = trainer(tmp_path, save_every=1)
+    assert resumed.step == 1
+    assert "step-0000002" in capsys.readouterr().out
+    assert not (root / ".tmp-step-0000003-999").exists()
+    (root / "step-0000001" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="no readable checkpoint"):
+        trainer(tmp_path, save_every=1)

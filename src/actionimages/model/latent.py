@@ -145,10 +145,16 @@ class PatchPCACodec(LatentCodec):
 
     # --- files ------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """Write atomically (temporary name, then rename): a killed run never leaves half a file."""
+        import os
+
+        path = Path(path)
         meta = {"latent_channels": self.latent_channels, "temporal_factor": self.temporal_factor,
                 "spatial_factor": self.spatial_factor}  # fmt: skip
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path),
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp),
                   metadata={"codec": "patch-pca", "config": json.dumps(meta)})  # fmt: skip
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | Path) -> PatchPCACodec:

@@ -135,6 +135,23 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return done[-1] if done else None
 
 
+def intact_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders of a run, newest first (``latest`` first if it is one)."""
+    root = Path(run_dir) / "checkpoints"
+    done = sorted((p for p in root.glob("step-*") if (p / "config.json").exists()), reverse=True)
+    first = latest_checkpoint(run_dir)
+    return ([first] if first else []) + [p for p in done if p != first]
+
+
+def remove_orphans(run_dir: str | Path) -> list[Path]:
+    """Delete ``.tmp-step-*`` folders a killed run left behind; returns what was removed."""
+    root = Path(run_dir) / "checkpoints"
+    orphans = sorted(root.glob(".tmp-step-*")) if root.is_dir() else []
+    for o in orphans:
+        shutil.rmtree(o, ignore_errors=True)
+    return orphans
+
+
 def load_checkpoint(
     path: str | Path,
     model: torch.nn.Module | None = None,
@@ -150,7 +167,12 @@ def load_checkpoint(
         )
     info = json.loads((path / "config.json").read_text())
     if model is not None:
-        weights = load_file(str(path / "model.safetensors"))
+        try:
+            weights = load_file(str(path / "model.safetensors"))
+        except Exception as err:  # safetensors' own error type: name the file
+            raise ValueError(
+                f"{path / 'model.safetensors'} is not a readable safetensors file ({err})"
+            ) from err
         check_finite(weights, str(path / "model.safetensors"))
         missing, unexpected = model.load_state_dict(weights, strict=False)
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}

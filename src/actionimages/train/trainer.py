@@ -94,6 +94,12 @@ def build_world_action_model(
         # A resumed run keeps the codec it was trained with, even if the data has grown since.
         codec = PatchPCACodec.load(Path(cfg.output_dir) / "codec.safetensors")
     else:
+        if latest_checkpoint(cfg.output_dir) is not None:
+            # Refitting would give the checkpoints a different latent space than they learnt.
+            raise FileNotFoundError(
+                f"{cfg.output_dir} has checkpoints but no codec.safetensors; it cannot be refitted "
+                "for a resumed run. Pass the run's codec with --codec-path, or start a new run"
+            )
         if dataset is None:
             raise ValueError("no codec_path and no dataset to fit the PCA codec on")
         codec = fit_pca_codec(dataset, mc, clips=min(len(dataset), 64))
@@ -161,8 +167,13 @@ class Trainer:
                 if p.requires_grad
             }
         self.step = 0
-        if resume and (ckpt := latest_checkpoint(self.run_dir)) is not None:
-            self.load(ckpt)
+        if self.accelerator.is_main_process:  # the codec goes to disk before any checkpoint
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            codec_file = self.run_dir / "codec.safetensors"
+            if hasattr(self.wam.codec, "save") and not codec_file.exists():
+                self.wam.codec.save(codec_file)
+        if resume:
+            self.resume()
         if trackers and self.accelerator.is_main_process:
             flat = {
                 k: (v if isinstance(v, (int, float, str, bool)) else str(v))
@@ -278,11 +289,26 @@ class Trainer:
             path = save_checkpoint(
                 self.run_dir, self.step, state, configs, self.optimizer, self.scheduler, self.ema
             )
-            codec_file = self.run_dir / "codec.safetensors"
-            if hasattr(self.wam.codec, "save") and not codec_file.exists():
-                self.wam.codec.save(codec_file)
         acc.wait_for_everyone()
         return path
+
+    def resume(self) -> None:
+        """Load the newest intact checkpoint; a corrupt newer one is named and skipped."""
+        from actionimages.train.checkpoint import intact_checkpoints, remove_orphans
+
+        remove_orphans(self.run_dir)
+        candidates, errors = intact_checkpoints(self.run_dir), []
+        for ckpt in candidates:
+            try:
+                self.load(ckpt)
+                return
+            except (ValueError, OSError, RuntimeError) as err:  # safetensors raises its own
+                errors.append(f"{ckpt.name}: {err}")
+                print(f"{ckpt}: unreadable checkpoint ({err}); trying an older one")
+        if candidates:  # never silently start over on top of a run's checkpoints
+            raise ValueError(
+                f"{self.run_dir}: no readable checkpoint among {len(candidates)} ({errors[0]})"
+            )
 
     def load(self, path: str | Path) -> None:
         info = load_checkpoint(path, self.unwrapped, self.optimizer, self.scheduler)
