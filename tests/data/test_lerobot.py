@@ -356,3 +356,14 @@ def test_fast_colour_conversion_stays_within_3_of_pyav(tmp_path):
     theirs = np.stack([f.to_ndarray(format="rgb24") for f in frames]).astype(int)
     diff = np.abs(ours - theirs)
     assert diff.max() <= 3 and diff.mean() < 1.5
+
+
+@pytest.mark.parametrize("keep", [0.95, 0.5, 0.05])
+def test_a_truncated_video_is_a_clear_error_naming_the_file(tmp_path, keep):
+    with LeRobotWriter(tmp_path, fps=10, config=H264) as w:
+        w.add_episode(synthetic_episode(num_frames=30))
+    video = next((tmp_path / "videos").rglob("*.mp4"))
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ValueError, match=video.name):
+        LeRobotDataset(tmp_path).read_video(0, "front")

@@ -242,13 +242,15 @@ def decode_frames(
     needed = set(wanted.tolist())
     got: dict[int, np.ndarray] = {}
     with _open(path) as container:
+        if not container.streams.video:  # a truncated file can lose its stream headers
+            raise ValueError(f"video file {path} has no video stream; is it truncated?")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = stream.time_base
         # Seek a little before the frame so rounding of time stamps cannot skip it.
         target = start + (first - 0.5) / fps
-        container.seek(max(0, int(target / tb)), stream=stream, backward=True, any_frame=False)
         try:
+            container.seek(max(0, int(target / tb)), stream=stream, backward=True, any_frame=False)
             for frame in container.decode(stream):
                 index = round((float(frame.pts * tb) - start) * fps)
                 if index > last:
