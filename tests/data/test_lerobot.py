@@ -301,6 +301,11 @@ def _rewrite(path, column, frame, fn):
             "rigid",
         ),
         ("observation.cameras.front.intrinsics", lambda r: [-r[0]] + r[1:], "OpenCV K"),
+        (
+            "observation.cameras.front.intrinsics",
+            lambda r: [float("nan")] * 9,
+            "calibration missing",
+        ),
     ],
 )
 def test_implausible_values_are_refused_naming_file_episode_frame_and_feature(

@@ -72,6 +72,9 @@ def check_camera_columns(cols: dict[str, np.ndarray], where: str, frames: np.nda
         if (bad := _partly_missing(x)).any():
             _fail(where, frames[_first(bad)], feature, "NaN/inf in a row that is not all NaN")
         rows = np.isfinite(x).all(1)
+        if rows.any() and not rows.all():  # a view is calibrated for a whole episode or not at all
+            _fail(where, frames[_first(~rows)], feature,
+                  "calibration missing in this frame but present in others of the episode")  # fmt: skip
         f = frames[rows]
         if feature.endswith(".intrinsics"):
             K = x[rows].reshape(-1, 3, 3)
