@@ -37,3 +37,19 @@ def test_train_cli_trains_saves_samples_and_resumes(dataset, tmp_path, capsys):
 def test_train_cli_rejects_unknown_fields(tmp_path, capsys):
     assert main(["train", "--preset", "debug", "--set", "nope=1"]) == 2
     assert "TrainConfig field" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [("lr=nan", "not a finite number: lr"), ("batch_size=abc", "expects an integer"),
+     ("clip=foo", "unknown clip preset"), ("lr=1e38", r"lr must lie in \(0, 1\]"),
+     ("grad_clip=true", "expects a number")],
+)  # fmt: skip
+def test_bad_overrides_are_one_line_errors(dataset, tmp_path, capsys, item, message):
+    import re
+
+    args = ["train", "--preset", "debug", "--data", str(dataset), "--output-dir", str(tmp_path),
+            "--steps", "1", "--set", item]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.search(message, err) and "Traceback" not in err and len(err.splitlines()) == 1

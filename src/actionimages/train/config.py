@@ -24,6 +24,7 @@ realised ratios (``task_ratio/*``) every ``log_every`` steps.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,8 +110,15 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.action_loss_weight <= 0:
             raise ValueError(f"action_loss_weight must be > 0, got {self.action_loss_weight}")
-        if self.lr <= 0 or self.grad_clip < 0 or self.warmup_steps < 0:
-            raise ValueError("lr must be > 0, grad_clip and warmup_steps >= 0")
+        numbers = {"lr": self.lr, "weight_decay": self.weight_decay, "grad_clip": self.grad_clip,
+                   "timestep_shift": self.timestep_shift, "action_loss_weight": self.action_loss_weight}  # fmt: skip
+        bad = [k for k, v in numbers.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"not a finite number: {', '.join(bad)}")
+        if not 0 < self.lr <= 1:  # AdamW: anything above 1 diverges at once
+            raise ValueError(f"lr must lie in (0, 1], got {self.lr}")
+        if self.grad_clip < 0 or self.warmup_steps < 0:
+            raise ValueError("grad_clip and warmup_steps must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
