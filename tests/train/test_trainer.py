@@ -165,9 +165,18 @@ def test_world_action_model_from_wan_folders(tmp_path):
 def test_diverging_run_stops_at_the_first_non_finite_loss_and_saves_nothing(tmp_path):
     from actionimages.train.trainer import NonFiniteLossError
 
-    t = trainer(tmp_path, lr=1e6, warmup_steps=0, save_every=1, steps=6)
-    with pytest.raises(NonFiniteLossError, match=r"non-finite .* at step \d+"):
+    t = trainer(tmp_path, save_every=1, steps=6)
+    real_loss, calls = t.wam.loss, {"n": 0}
+
+    def diverging(*args, **kwargs):  # the loss of step 3 turns NaN, as a diverged run's does
+        loss, info = real_loss(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] == 3 else loss), info
+
+    t.wam.loss = diverging
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at step 3"):
         t.train()
+    assert t.step == 2  # steps 1 and 2 ran and were saved; step 3 was not taken
     # every checkpoint written before the failure is finite, and none comes from it
     ckpt = latest_checkpoint(tmp_path)
     assert ckpt is None or int(ckpt.name.split("-")[1]) < t.step + 1
