@@ -43,9 +43,9 @@ train-default: data
 BASELINE_STEPS = 2000
 baselines: data
 	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
-		--codec-path models/tiny/codec.safetensors --steps 1000
+		--latent-codec-path models/tiny/latent_latent_codec.safetensors --steps 1000
 	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
-		--codec-path models/tiny/codec.safetensors --steps $(BASELINE_STEPS) --set action_loss_weight=4
+		--latent-codec-path models/tiny/latent_latent_codec.safetensors --steps $(BASELINE_STEPS) --set action_loss_weight=4
 	.venv/bin/actionimages export --run runs/tiny-lowdim --out models/tiny-lowdim
 	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out runs/bc-tiny --steps 1000 \
 		--batch-size 16 --preset tiny

@@ -1031,8 +1031,8 @@ def resume_check(
     (b / "checkpoints").mkdir(parents=True)
     shutil.copytree(ckpt, b / "checkpoints" / ckpt.name)
     (b / "checkpoints" / "latest").write_text(ckpt.name)
-    if (a / "codec.safetensors").is_file():
-        shutil.copy2(a / "codec.safetensors", b / "codec.safetensors")
+    if (a / "latent_codec.safetensors").is_file():
+        shutil.copy2(a / "latent_codec.safetensors", b / "latent_codec.safetensors")
     stamp = (b / "checkpoints" / ckpt.name / "config.json").stat().st_mtime_ns
     per_launch = max(ctx.left() / (2 * remaining - 1) - 2, 10)
     rc, out_b, secs = run_cmd([*prefix, *common, "--output-dir", b], per_launch, env)

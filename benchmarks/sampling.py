@@ -25,7 +25,7 @@ torch.set_num_threads(1)
 
 
 def clips(pipe, n: int):
-    from actionimages.data.sampler import source_frames_per_clip_frame as frame_step
+    from actionimages.clips import source_frames_per_clip_frame as frame_step
     from actionimages.eval.evaluate import heldout_episodes
     from actionimages.eval.generation import episode_clips
 

@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--no-state", action="store_true", help="do not give the current pose")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from actionimages.data.sampler import source_frames_per_clip_frame as frame_step
+    from actionimages.clips import source_frames_per_clip_frame as frame_step
     from actionimages.eval.evaluate import heldout_episodes
     from actionimages.eval.generation import GenerationEvaluator, episode_clips
     from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline

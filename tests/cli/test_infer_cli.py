@@ -106,8 +106,8 @@ def test_a_model_folder_brings_its_own_sampling_defaults(debug_checkpoint, sim_d
 
     folder = export_model(debug_checkpoint, tmp_path / "model")
     info = json.loads((folder / "config.json").read_text())
-    assert set(info["sampling"]) >= {"steps", "guidance", "shift", "scheduler"}
-    info["sampling"]["steps"] = 3
+    assert set(info["inference"]["sampling"]) >= {"steps", "guidance", "shift", "scheduler"}
+    info["inference"]["sampling"]["steps"] = 3
     (folder / "config.json").write_text(json.dumps(info))
     assert WorldActionPipeline.from_pretrained(folder).default_sampling.steps == 3
     assert WorldActionPolicy.from_pretrained(folder).planner.sampling.steps == 3

@@ -50,7 +50,7 @@ def test_export_keeps_the_model_and_the_demo_runs_on_it(debug_checkpoint, tmp_pa
     assert {p.name for p in out.iterdir()} >= {
         "config.json",
         "model.safetensors",
-        "codec.safetensors",
+        "latent_codec.safetensors",
     }
     a, b = (
         WorldActionPipeline.from_pretrained(debug_checkpoint),

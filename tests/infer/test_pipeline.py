@@ -44,7 +44,7 @@ def test_exact_velocity_lands_on_the_clean_clip(scheduler, shift):
     pipe, x0 = oracle_pipeline(batch)
     out = pipe(batch, "generate", SamplingConfig(steps=4, scheduler=scheduler, shift=shift))
     video, actions = unpack_clips(x0, 2)
-    decode = lambda z: ((pipe.wam.codec.decode(z.flatten(0, 1)) + 1) / 2).clamp(0, 1)  # noqa: E731
+    decode = lambda z: ((pipe.wam.latent_codec.decode(z.flatten(0, 1)) + 1) / 2).clamp(0, 1)  # noqa: E731
     want_video = decode(video).permute(0, 2, 3, 4, 1)  # (V, T, H, W, 3)
     want_actions = decode(actions).permute(0, 2, 3, 4, 1)
     assert torch.allclose(out.video[0], want_video, atol=1e-4)
@@ -60,7 +60,11 @@ def test_visible_frames_are_kept_per_mode():
     video, actions = unpack_clips(enc.latents, 2)
 
     def decode(z):
-        return ((pipe.wam.codec.decode(z.flatten(0, 1)) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
+        return (
+            ((pipe.wam.latent_codec.decode(z.flatten(0, 1)) + 1) / 2)
+            .clamp(0, 1)
+            .permute(0, 2, 3, 4, 1)
+        )
 
     cfg = SamplingConfig(steps=2)
     a2v = pipe(batch, "a2v", cfg)
@@ -179,8 +183,10 @@ def test_a_given_current_pose_is_held_as_action_frame_zero(frame_deltas):
     assert drawn[..., 0].max() > 0.9  # the position blob is in both views
     out = pipe(batch, "generate", SamplingConfig(steps=2))
     enc = wam.encode_batch(batch)
-    _, actions = unpack_clips(wam.codec_latents(enc.latents, 2), 2)
-    want = ((wam.codec.decode(actions.flatten(0, 1)) + 1) / 2).clamp(0, 1)[:, :, 0]  # (V, 3, H, W)
+    _, actions = unpack_clips(wam.plain_latents(enc.latents, 2), 2)
+    want = ((wam.latent_codec.decode(actions.flatten(0, 1)) + 1) / 2).clamp(0, 1)[
+        :, :, 0
+    ]  # (V, 3, H, W)
     assert torch.allclose(out.actions[0][:, 0], want.permute(0, 2, 3, 1), atol=1e-5)
     # without the flag the same model predicts frame 0 too (the paper's setting)
     plain = pipe(dict(batch, first_action_known=False), "generate", SamplingConfig(steps=2))

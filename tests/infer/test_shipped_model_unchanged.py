@@ -38,3 +38,22 @@ def test_models_tiny_generates_what_it_generated_before_the_refactor():
     ref = np.load(REFERENCE)
     np.testing.assert_allclose(fingerprint(out.video), ref["video"], atol=1e-5)
     np.testing.assert_allclose(fingerprint(out.actions), ref["actions"], atol=1e-5)
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "tiny").is_dir(), reason="models/tiny not present")
+def test_a_model_folder_loads_without_any_training_config(tmp_path):
+    """config.json's model and inference sections are all a loader reads (issue 13 item 2)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(ROOT / "models" / "tiny", folder)
+    info = json.loads((folder / "config.json").read_text())
+    info.pop("train")
+    (folder / "config.json").write_text(json.dumps(info))
+    pipe = WorldActionPipeline.from_pretrained(folder)
+    assert pipe.clip.fps == 10.0 and not pipe.clip.random_crop and pipe.default_sampling.steps == 10
+    info.pop("inference")
+    (folder / "config.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="lacks its 'inference' section"):
+        WorldActionPipeline.from_pretrained(folder)

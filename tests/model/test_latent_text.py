@@ -29,8 +29,8 @@ def test_pca_codec_shapes_normalisation_and_reconstruction(tmp_path):
     assert (
         rec.shape == x.shape and psnr(rec, x) > 20
     )  # held-out clips, fitted on 16 clips only (22 dB)
-    codec.save(tmp_path / "codec.safetensors")
-    again = PatchPCACodec.load(tmp_path / "codec.safetensors")
+    codec.save(tmp_path / "latent_codec.safetensors")
+    again = PatchPCACodec.load(tmp_path / "latent_codec.safetensors")
     assert torch.equal(again.encode(x), z)
 
 

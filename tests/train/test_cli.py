@@ -26,9 +26,17 @@ def test_train_cli_trains_saves_samples_and_resumes(dataset, tmp_path, capsys):
     assert main([*args, "--steps", "2"]) == 0
     assert (tmp_path / "checkpoints" / "step-0000002" / "model.safetensors").exists()
     assert (tmp_path / "samples" / "step-0000002.mp4").stat().st_size > 0
-    assert (tmp_path / "codec.safetensors").exists()  # the PCA codec fitted on the data
+    assert (tmp_path / "latent_codec.safetensors").exists()  # the PCA codec fitted on the data
     assert (
-        main([*args, "--steps", "3", "--set", "codec_path=" + str(tmp_path / "codec.safetensors")])
+        main(
+            [
+                *args,
+                "--steps",
+                "3",
+                "--set",
+                "latent_codec_path=" + str(tmp_path / "latent_codec.safetensors"),
+            ]
+        )
         == 0
     )
     assert "step 3" in capsys.readouterr().out
@@ -53,3 +61,41 @@ def test_bad_overrides_are_one_line_errors(dataset, tmp_path, capsys, item, mess
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert re.search(message, err) and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_nested_overrides_reach_the_model_and_clip_configs():
+    from actionimages.cli.main import build_parser
+    from actionimages.cli.train import train_config_from_args
+
+    def cfg(*items):
+        sets = [x for item in items for x in ("--set", item)]
+        return train_config_from_args(
+            build_parser().parse_args(["train", "--preset", "tiny-state", *sets])
+        )
+
+    c = cfg("model.num_layers=6", "model.patch_size=[1,1,1]", "clip.fps=5", "lr=1e-4")
+    assert (c.model.num_layers, c.model.patch_size, c.clip.fps, c.lr) == (6, (1, 1, 1), 5.0, 1e-4)
+    assert c.model.first_action_prob == 0.75  # the rest of the preset's model is kept
+    assert cfg("model=tiny-lowdim").model.action_representation == "vector"
+    for bad, match in (("model.nope=1", "ModelConfig field"), ("lr.x=1", "not a nested config"),
+                       ("model.num_layers=abc", "expects an integer")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            cfg(bad)
+
+
+def test_train_config_holds_configs_and_rejects_unknown_keys():
+    from actionimages.clips import ClipConfig
+    from actionimages.model.config import ModelConfig
+    from actionimages.train.config import TrainConfig
+
+    c = TrainConfig.preset("tiny-state")
+    assert isinstance(c.model, ModelConfig) and isinstance(c.clip, ClipConfig)
+    assert TrainConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="unknown TrainConfig fields: \\['nope'\\]"):
+        TrainConfig.from_dict({**c.to_dict(), "nope": 1})
+    # a folder written while configs held preset names (the shipped models' "train" section)
+    old = {**c.to_dict(), "model": "tiny-state", "clip": "long", "codec_path": "x.safetensors"}
+    old.pop("latent_codec_path")
+    legacy = TrainConfig.from_dict(old)
+    assert legacy.model == ModelConfig.preset("tiny-state") and legacy.clip == ClipConfig.long()
+    assert legacy.latent_codec_path == "x.safetensors"

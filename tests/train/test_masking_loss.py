@@ -101,29 +101,11 @@ def test_packing_order_and_round_trip():
     assert pack_camera(cam)[0, :, 0, 0, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
 
 
-@pytest.mark.parametrize("task", ["joint", "video_to_action"])
-def test_sampler_keeps_visible_frames_and_decodes_every_clip(task):
-    wam = debug_wam()
-    batch = synthetic_batch(1)
-    enc = wam.encode_batch(batch)
-    video, actions = wam.sample(
-        enc, task, steps=2, guidance=2.0, generator=torch.Generator().manual_seed(0)
-    )
-    B, V = 1, 2
-    assert video.shape == actions.shape == (B, V, 3, 5, 32, 32)
-    clean_video, _ = unpack_clips(enc.latents, V)  # (B, V, C, F, h, w)
-    want = wam.codec.decode(clean_video.flatten(0, 1)).unflatten(0, (B, V))
-    frames = (
-        slice(None) if task == "video_to_action" else slice(0, 1)
-    )  # all video given, or frame 0 only
-    assert torch.allclose(video[:, :, :, frames], want[:, :, :, frames], atol=1e-5)
-
-
 def test_release_camera_layout_runs_end_to_end():
     """camera_encoder="frame_pooled": Plücker direction and moment / 3 encoded by the codec, per frame."""
     wam = debug_wam(camera_encoder="frame_pooled", camera_pool=(4, 4, 4))
     enc = wam.encode_batch(synthetic_batch(2))
-    C = wam.codec.latent_channels
+    C = wam.latent_codec.latent_channels
     assert enc.camera.shape == (2, 2 * 2 * enc.frames_per_clip, 2 * C, 4, 4)  # (B, 2VF, 2C, h, w)
     loss, _ = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1))
     loss.backward()
@@ -131,31 +113,6 @@ def test_release_camera_layout_runs_end_to_end():
         torch.isfinite(loss)
         and wam.transformer.blocks[0].cam_encoder.layers[2].weight.grad.abs().sum() > 0
     )
-
-
-def test_euler_sampler_with_the_exact_velocity_recovers_the_clean_latents():
-    """With v* = (x_t - x0) / t (the true flow velocity) the sampler must land on x0."""
-    wam = debug_wam()
-    enc = wam.encode_batch(synthetic_batch(1))
-    x0 = enc.latents
-
-    class Oracle(torch.nn.Module):
-        def __init__(self, config):
-            super().__init__()
-            self.config, self.anchor = config, torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x, timestep, context, camera=None):
-            sigma = timestep.view(1, x.shape[2], -1)[:, :, 0] / 1000  # (B, F) per-frame noise level
-            return (x - x0) / sigma.clamp_min(1e-6)[:, None, :, None, None]
-
-    wam.transformer = Oracle(wam.transformer.config)
-    video, actions = wam.sample(
-        enc, "joint", steps=3, shift=3.0, generator=torch.Generator().manual_seed(0)
-    )
-    want_video, want_actions = unpack_clips(x0, 2)
-    decode = lambda z: wam.codec.decode(z.flatten(0, 1)).unflatten(0, (1, 2))  # noqa: E731
-    assert torch.allclose(video, decode(want_video), atol=1e-4)
-    assert torch.allclose(actions, decode(want_actions), atol=1e-4)
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -137,27 +137,25 @@ def test_world_action_model_from_wan_folders(tmp_path):
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     from actionimages.model.config import ModelConfig
-    from actionimages.train.trainer import build_world_action_model
+    from actionimages.model.factory import build_world_action_model
 
     torch.manual_seed(0)
     mc = ModelConfig.preset(
-        "debug", codec="wan2.1-vae", temporal_factor=2, spatial_factor=2, camera_channels=12
+        "debug", latent_codec="wan2.1-vae", temporal_factor=2, spatial_factor=2, camera_channels=12
     )
     WanTransformer3DModel(**mc.wan_kwargs()).save_pretrained(tmp_path / "wan" / "transformer")
     AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[True],
                      latents_mean=[0.0] * 4, latents_std=[1.0] * 4, scale_factor_temporal=2,
                      scale_factor_spatial=2).save_pretrained(tmp_path / "wan" / "vae")  # fmt: skip
-    cfg = TrainConfig.preset(
-        "debug", wan_path=str(tmp_path / "wan"), codec_path=str(tmp_path / "wan")
-    )
-    wam = build_world_action_model(cfg, mc)
+    wan = str(tmp_path / "wan")
+    wam = build_world_action_model(mc, wan, wan_path=wan)
     assert wam.transformer.camera_state_is_initial()
     enc = wam.encode_batch(synthetic_batch(1))  # 5 frames -> 3 latent frames of 16 x 16 per clip
     assert enc.latents.shape == (1, 4, 12, 16, 16)
     loss, _ = wam.loss(enc, torch.Generator().manual_seed(0), (1, 1, 1, 1))
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="does not match model preset"):
-        build_world_action_model(cfg, mc.replace(num_layers=3))
+        build_world_action_model(mc.replace(num_layers=3), wan, wan_path=wan)
     with pytest.raises(ValueError, match="camera_channels"):
         mc.replace(camera_channels=24)
 
@@ -229,19 +227,17 @@ def test_every_preset_family_suggests_the_closest_name():
 
 
 def test_the_codec_is_on_disk_before_any_checkpoint_and_never_refitted(tmp_path):
-    from actionimages.train.trainer import build_world_action_model
+    from actionimages.train.trainer import training_latent_codec
 
     t = trainer(tmp_path / "run")
-    assert (tmp_path / "run" / "codec.safetensors").is_file()  # before step 1
+    assert (tmp_path / "run" / "latent_codec.safetensors").is_file()  # before step 1
     t.cfg  # noqa: B018
     t2 = trainer(tmp_path / "run2", save_every=1)
     t2.train(1)
-    (tmp_path / "run2" / "codec.safetensors").unlink()  # as if lost
+    (tmp_path / "run2" / "latent_codec.safetensors").unlink()  # as if lost
     cfg = TrainConfig.preset("debug", output_dir=str(tmp_path / "run2"))
-    from actionimages.model.config import ModelConfig
-
     with pytest.raises(FileNotFoundError, match="cannot be refitted"):
-        build_world_action_model(cfg, ModelConfig.preset("debug"), TinyClips())
+        training_latent_codec(cfg, TinyClips())
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path, capsys):

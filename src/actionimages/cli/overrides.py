@@ -11,23 +11,45 @@ def parse_overrides(items: list[str], config_cls: type) -> dict[str, Any]:
     """``["lr=1e-4", "betas=[0.9,0.99]"]`` -> ``{"lr": 1e-4, "betas": (0.9, 0.99)}``.
 
     Values are parsed as JSON (lists become tuples, as the frozen configs store them); a
-    value that is not JSON is kept as a bare string. Unknown keys are a ``ValueError``.
+    value that is not JSON is kept as a bare string. A dotted key reaches into a field
+    that is itself a config (``model.num_layers=6`` -> ``{"model": {"num_layers": 6}}``);
+    :func:`apply_overrides` applies such a dict. Unknown keys are a ``ValueError``.
     """
-    defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
     values: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or key not in defaults:
-            raise ValueError(
-                f"--set expects KEY=VALUE with KEY a {config_cls.__name__} field, got {item!r}"
-            )
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = value  # a bare string
-        values[key] = _typed(key, tuple(parsed) if isinstance(parsed, list) else parsed,
-                             defaults[key])  # fmt: skip
+        parsed = tuple(parsed) if isinstance(parsed, list) else parsed
+        cls, target, path = config_cls, values, key.split(".")
+        for depth, name in enumerate(path):
+            defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+            if not sep or name not in defaults:
+                raise ValueError(
+                    f"--set expects KEY=VALUE with KEY a {cls.__name__} field, got {item!r}"
+                )
+            if depth == len(path) - 1:
+                nested = dataclasses.is_dataclass(defaults[name])
+                # a whole nested config given by preset name, e.g. model=tiny-lowdim
+                target[name] = parsed if nested else _typed(key, parsed, defaults[name])
+            else:
+                if not dataclasses.is_dataclass(defaults[name]):
+                    raise ValueError(f"--set {key}: {name} is not a nested config")
+                cls, target = type(defaults[name]), target.setdefault(name, {})
     return values
+
+
+def apply_overrides(config: Any, values: dict[str, Any]) -> Any:
+    """``config`` with :func:`parse_overrides` values replaced, nested configs included."""
+    changes = {}
+    for name, value in values.items():
+        current = getattr(config, name)
+        if isinstance(value, dict) and dataclasses.is_dataclass(current):
+            value = apply_overrides(current, value)
+        changes[name] = value
+    return dataclasses.replace(config, **changes)
 
 
 def _typed(key: str, value: Any, default: Any) -> Any:

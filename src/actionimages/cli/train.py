@@ -1,9 +1,9 @@
-"""``actionimages train`` and ``actionimages codec-fit``: the world action model from the shell.
+"""``actionimages train`` and ``actionimages latent-codec-fit``: the world action model from the shell.
 
 actionimages train --preset tiny --data data/sim --steps 2000
 actionimages train --preset debug --data data/sim --set lr=1e-3 --set ema_decay=0.999
 accelerate launch --config_file configs/accelerate/ddp.yaml -m actionimages.cli.main train --preset paper ...
-actionimages codec-fit --data data/sim --out runs/tiny/codec.safetensors
+actionimages latent-codec-fit --data data/sim --out runs/tiny/latent_codec.safetensors
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--output-dir", default=None)
     p.add_argument("--wan-path", default=None, help="diffusers Wan folder to start from")
-    p.add_argument("--codec-path", default=None, help="PCA codec file or Wan VAE folder")
+    p.add_argument("--latent-codec-path", default=None,
+                   help="patch-PCA latent codec file or Wan VAE folder")  # fmt: skip
     p.add_argument("--text-path", default=None, help="UMT5 folder (Wan) for the umt5 text encoder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any TrainConfig field (JSON values: 1e-4, true, [0.9,0.99])")  # fmt: skip
+                   help="override any TrainConfig field (JSON values: 1e-4, true, [0.9,0.99]); "
+                        "nested: model.num_layers=6, clip.fps=5")  # fmt: skip
     p.add_argument(
         "--no-resume", action="store_true", help="start over even if the run has checkpoints"
     )
     p.set_defaults(func=_run_train)
 
-    c = sub.add_parser("codec-fit", help="fit the patch-PCA latent codec on a dataset's clips")
+    c = sub.add_parser(
+        "latent-codec-fit", help="fit the patch-PCA latent codec on a dataset's clips"
+    )
     c.add_argument("--data", nargs="+", required=True)
     c.add_argument("--model", default="tiny", help="model preset whose latent size to fit")
     c.add_argument("--clips", type=int, default=64)
@@ -42,25 +46,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def train_config_from_args(args: argparse.Namespace):
-    from actionimages.cli.overrides import parse_overrides
+    from actionimages.cli.overrides import apply_overrides, parse_overrides
     from actionimages.train.config import TrainConfig
 
     overrides = {}
     for key, flag in (("data", args.data), ("data_weights", args.weights), ("steps", args.steps),
                       ("output_dir", args.output_dir), ("wan_path", args.wan_path),
-                      ("codec_path", args.codec_path), ("text_path", args.text_path)):  # fmt: skip
+                      ("latent_codec_path", args.latent_codec_path), ("text_path", args.text_path)):  # fmt: skip
         if flag is not None:
             overrides[key] = tuple(flag) if isinstance(flag, list) else flag
     overrides.update(parse_overrides(args.set, TrainConfig))
     if "output_dir" not in overrides:
         overrides["output_dir"] = f"runs/{args.preset}"
-    return TrainConfig.preset(args.preset, **overrides)
+    return apply_overrides(TrainConfig.preset(args.preset), overrides)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from actionimages.infer.pipeline import preview_sample
     from actionimages.train.trainer import Trainer
 
-    trainer = Trainer(train_config_from_args(args), resume=not args.no_resume)
+    trainer = Trainer(
+        train_config_from_args(args), resume=not args.no_resume, preview=preview_sample
+    )
     history = trainer.train()
     if history and trainer.accelerator.is_main_process:
         print(

@@ -34,137 +34,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from actionimages._presets import lookup
+from actionimages.clips import (  # noqa: F401  (re-exported: the sampler's settings)
+    TASKS,
+    ClipConfig,
+    resize_crop_cameras,
+    resize_frames,
+    source_frames_per_clip_frame,
+)
 from actionimages.data.lerobot_reader import LeRobotDataset
 from actionimages.geometry.camera import Camera
-
-TASKS = ("joint", "action_to_video", "video_to_action", "video_only")
-
-
-@dataclass(frozen=True)
-class ClipConfig:
-    """How clips are cut (see the module docstring for the item layout).
-
-    Attributes:
-        num_frames: T frames per view (paper: 41).
-        fps: frame rate of the clip; source frames are picked at the nearest time stamps
-            (None keeps each dataset's own rate).
-        num_views: V views per clip (paper: 2).
-        height, width: model resolution. The frame is scaled to cover it, then cropped.
-        random_crop: crop at a random offset (training) instead of the centre.
-        random_views: pick views at random (training) instead of the first V.
-        plucker_stride: Plücker maps are computed at block centres every ``stride``
-            pixels (the model pools them to the latent grid anyway; 1 = every pixel).
-        render_actions: draw action images here (CPU workers). False leaves the key
-            "actions" out, for a trainer that renders them on the GPU from the
-            returned poses and cameras (the codec runs on torch tensors anywhere).
-        axis_length, sigma, layout: action-image codec settings.
-        samples_per_epoch: ``len(sampler)``; items are drawn at random, seeded by index.
-        dtype: "float32" or "float16" for video, action images and Plücker maps.
-        seed: base seed; item i of epoch e uses (seed, e, i).
-    """
-
-    num_frames: int = 41
-    fps: float | None = 10.0
-    num_views: int = 2
-    height: int = 256
-    width: int = 256
-    random_crop: bool = True
-    random_views: bool = True
-    plucker_stride: int = 8
-    render_actions: bool = True
-    axis_length: float = 0.1
-    sigma: float = 0.05
-    layout: str = "paper"
-    samples_per_epoch: int = 10_000
-    dtype: str = "float32"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_frames < 1 or self.num_views < 1:
-            raise ValueError("num_frames and num_views must be >= 1")
-        if self.height % self.plucker_stride or self.width % self.plucker_stride:
-            raise ValueError(
-                f"height/width must be multiples of plucker_stride={self.plucker_stride}"
-            )
-        if self.dtype not in ("float32", "float16"):
-            raise ValueError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be positive or None, got {self.fps}")
-
-    @classmethod
-    def default(cls) -> ClipConfig:
-        """The paper's views and length (2 views x 41 frames, 10 fps) at 256 x 256.
-
-        The paper trains at 512 x 512; 256 x 256 has a quarter of the tokens. Use
-        ``ClipConfig(height=512, width=512)`` for the paper's resolution.
-        """
-        return cls()
-
-    @classmethod
-    def debug(cls) -> ClipConfig:
-        """Tiny clips for tests and CPU smoke runs: 2 views x 9 frames at 64 x 64."""
-        return cls(num_frames=9, height=64, width=64, samples_per_epoch=16)
-
-    @classmethod
-    def long(cls) -> ClipConfig:
-        """The default CPU model's clip: 2 views x 9 frames at 64 x 64 and 2.5 fps.
-
-        Every 4th control step of a 10 fps episode, so one clip spans 3.2 s: most of a
-        built-in task (episodes last 3-9 s) rather than the 0.8 s of ``debug``. Between
-        clip frames the gripper moves a few pixels, which the model can see, where at
-        10 fps it moves a fraction of one and a small model learns to hold still.
-        """
-        return cls(num_frames=9, fps=2.5, height=64, width=64, samples_per_epoch=16)
-
-    @classmethod
-    def evaluation(cls) -> ClipConfig:
-        """Deterministic framing: centre crop, first views."""
-        return cls(random_crop=False, random_views=False)
-
-    @classmethod
-    def preset(cls, name: str) -> ClipConfig:
-        """A named clip ("debug", "long", "default"), with a clear error for another name."""
-        presets = {"debug": cls.debug, "long": cls.long, "default": cls.default}
-        return lookup(presets, name, "clip")()
-
-
-def source_frames_per_clip_frame(source_fps: float, clip_fps: float | None) -> int:
-    """Frames of a ``source_fps`` stream (an episode, a robot's control loop) per clip frame.
-
-    1 when the clip keeps the source's rate (``clip_fps`` None); a clear error when the
-    clip rate does not divide the source rate, since frames would then be resampled.
-    """
-    if not clip_fps:
-        return 1
-    k = source_fps / clip_fps
-    if k < 1 or abs(k - round(k)) > 1e-6:
-        raise ValueError(
-            f"the clip rate {clip_fps} fps must divide the source rate {source_fps} fps"
-        )
-    return round(k)
-
-
-def resize_frames(frames: np.ndarray | torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, height, width, 3) uint8, antialiased bilinear.
-
-    Kept in uint8 and channels-last memory: torch's CPU kernel for that case is ~10x
-    faster than the float one.
-    """
-    x = torch.as_tensor(frames).permute(0, 3, 1, 2)  # (N, H, W, 3) -> (N, 3, H, W) view
-    if x.shape[-2:] != (height, width):
-        x = F.interpolate(
-            x, size=(height, width), mode="bilinear", antialias=True, align_corners=False
-        )
-    return x.permute(0, 2, 3, 1)  # (N, 3, h, w) channels-last -> (N, h, w, 3) view
 
 
 class ClipSampler(torch.utils.data.Dataset):
@@ -347,19 +231,6 @@ def clip_loader(
         sampler, batch_size=batch_size, num_workers=num_workers, worker_init_fn=_worker_init,
         multiprocessing_context=context, **kwargs,
     )  # fmt: skip
-
-
-def resize_crop_cameras(
-    cams: list[Camera], h: int, w: int, top: int, left: int, Ht: int, Wt: int
-) -> list[Camera]:
-    """Resize-then-crop each camera; a static view repeats one object, so do it once."""
-    done: dict[int, Camera] = {}
-    out = []
-    for c in cams:
-        if id(c) not in done:
-            done[id(c)] = c.resized(h, w).cropped(top, left, Ht, Wt)
-        out.append(done[id(c)])
-    return out
 
 
 def cameras_of(item: dict[str, Any], view: int) -> list[Camera]:

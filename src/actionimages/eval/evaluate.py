@@ -129,7 +129,7 @@ def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = 
 
 
 def generation_metrics(cfg: ModelEvalConfig, tasks) -> dict:
-    from actionimages.data.sampler import source_frames_per_clip_frame
+    from actionimages.clips import source_frames_per_clip_frame
     from actionimages.eval.generation import GenerationEvaluator, episode_clips
     from actionimages.infer.pipeline import WorldActionPipeline
 

@@ -19,15 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from actionimages.data.sampler import ClipConfig, resize_crop_cameras, resize_frames
+from actionimages.clips import ClipConfig, resize_crop_cameras, resize_frames
 from actionimages.geometry.camera import Camera
 
 
-def clip_config_of(train_clip: str) -> ClipConfig:
-    """The evaluation framing of a training run's clip preset (centre crop, first views)."""
-    return ClipConfig(
-        **{**ClipConfig.preset(train_clip).__dict__, "random_crop": False, "random_views": False}
-    )
+def clip_config_of(clip: str | ClipConfig) -> ClipConfig:
+    """The inference framing of a clip or clip preset name (centre crop, first views)."""
+    return (ClipConfig.preset(clip) if isinstance(clip, str) else clip).for_inference()
 
 
 def _per_frame(cams: Camera | Sequence[Camera], T: int, view: int) -> list[Camera]:

@@ -13,15 +13,47 @@ is what a diffusion model should be sampled with. Weights are read with safetens
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 
+from actionimages.clips import ClipConfig
 from actionimages.model.config import ModelConfig
+from actionimages.model.factory import build_world_action_model
 from actionimages.model.wam import WorldActionModel
 from actionimages.train.checkpoint import check_finite, latest_checkpoint
-from actionimages.train.config import TrainConfig
+
+LATENT_CODEC_FILE = "latent_codec.safetensors"
+
+
+@dataclass(frozen=True)
+class InferenceInfo:
+    """The "inference" section of a model folder's config.json."""
+
+    clip: ClipConfig  # the training clip's framing, centre crop and first views
+    latent_codec_path: str | None  # Wan VAE folder; None: the folder's own PCA file
+    text_path: str | None  # UMT5 folder for the umt5 text encoder
+    sampling: dict[str, Any]  # SamplingConfig fields
+
+    @classmethod
+    def from_config_json(cls, info: dict[str, Any], where: str | Path) -> InferenceInfo:
+        if isinstance(info.get("inference"), dict):
+            d = info["inference"]
+            return cls(ClipConfig.from_dict(d["clip"]).for_inference(), d.get("latent_codec_path"),
+                       d.get("text_path"), dict(d["sampling"]))  # fmt: skip
+        if not isinstance(info.get("train"), dict):
+            raise ValueError(f"{where}/config.json lacks its 'inference' section")
+        t = info["train"]  # a folder written before the section existed
+        clip = t.get("clip", "debug")
+        clip = ClipConfig.preset(clip) if isinstance(clip, str) else ClipConfig.from_dict(clip)
+        sampling = info.get("sampling") or {
+            "steps": int(t.get("sample_steps", 10)), "guidance": float(t.get("guidance", 1.0)),
+            "shift": float(t.get("timestep_shift", 1.0)), "scheduler": "euler"}  # fmt: skip
+        codec = t.get("latent_codec_path", t.get("codec_path"))
+        return cls(clip.for_inference(), codec, t.get("text_path"), dict(sampling))
 
 
 def resolve_model_folder(path: str | Path) -> tuple[Path, Path]:
@@ -36,11 +68,11 @@ def resolve_model_folder(path: str | Path) -> tuple[Path, Path]:
         ckpt = latest_checkpoint(path)
         if ckpt is None:
             raise FileNotFoundError(f"{path}: training run without a finished checkpoint")
-        return ckpt, path / "codec.safetensors"
+        return ckpt, _latent_codec_file(path)
     if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
-        codec = path / "codec.safetensors"
+        codec = _latent_codec_file(path)
         if not codec.is_file() and path.parent.name == "checkpoints":
-            codec = path.parent.parent / "codec.safetensors"
+            codec = _latent_codec_file(path.parent.parent)
         return path, codec
     raise FileNotFoundError(
         f"{path}: expected a run folder (with checkpoints/), or a folder with config.json and "
@@ -48,63 +80,55 @@ def resolve_model_folder(path: str | Path) -> tuple[Path, Path]:
     )
 
 
-def sampling_defaults(path: str | Path) -> dict:
-    """The model's own default sampling settings (``SamplingConfig`` fields).
+def _latent_codec_file(folder: Path) -> Path:
+    old = folder / "codec.safetensors"  # the name before the latent codec had its own
+    return (
+        old
+        if old.is_file() and not (folder / LATENT_CODEC_FILE).is_file()
+        else folder / LATENT_CODEC_FILE
+    )
 
-    A shipped folder stores them under "sampling" in config.json (``export_model``); a run
-    or checkpoint takes them from its training config (the settings its previews used).
-    """
+
+def inference_info(path: str | Path) -> InferenceInfo:
+    """The model folder's clip, latent codec / text folders and default sampling settings."""
     folder, _ = resolve_model_folder(path)
-    info = json.loads((folder / "config.json").read_text())
-    if isinstance(info.get("sampling"), dict):
-        return dict(info["sampling"])
-    t = info.get("train", {})
-    return {"steps": int(t.get("sample_steps", 10)), "guidance": float(t.get("guidance", 1.0)),
-            "shift": float(t.get("timestep_shift", 1.0)), "scheduler": "euler"}  # fmt: skip
+    return InferenceInfo.from_config_json(json.loads((folder / "config.json").read_text()), folder)
+
+
+def sampling_defaults(path: str | Path) -> dict:
+    """The model's own default sampling settings (``SamplingConfig`` fields)."""
+    return dict(inference_info(path).sampling)
 
 
 def load_world_action_model(
     path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True
-) -> tuple[WorldActionModel, TrainConfig]:
-    """The model in eval mode on ``device`` and the training config it was trained with."""
-    from actionimages.model.latent import PatchPCACodec, WanVAECodec
-    from actionimages.model.text import CachedTextEncoder, build_text_encoder
-    from actionimages.model.transformer import ActionImagesWanTransformer
-
+) -> tuple[WorldActionModel, InferenceInfo]:
+    """The model in eval mode on ``device`` and the folder's inference settings."""
     folder, codec_file = resolve_model_folder(path)
     info = json.loads((folder / "config.json").read_text())
-    if "model" not in info or "train" not in info:
-        raise ValueError(f"{folder}/config.json lacks the 'model' and 'train' sections")
+    if "model" not in info:
+        raise ValueError(f"{folder}/config.json lacks its 'model' section")
     mc = ModelConfig.from_dict(info["model"])
-    tc = TrainConfig.from_dict(info["train"])
-    transformer = ActionImagesWanTransformer.from_model_config(mc)
+    extra = InferenceInfo.from_config_json(info, folder)
     weights_file = folder / "ema.safetensors"
     if not (use_ema and weights_file.is_file()):
         weights_file = folder / "model.safetensors"
     state = load_file(str(weights_file))
     check_finite(state, str(weights_file))
-    missing, unexpected = transformer.load_state_dict(state, strict=False)
+    codec = extra.latent_codec_path if mc.latent_codec.startswith("wan") else codec_file
+    if not mc.latent_codec.startswith("wan") and not codec_file.is_file():
+        raise FileNotFoundError(
+            f"{codec_file}: the model's PCA latent codec is missing (the trainer writes it next "
+            "to the checkpoints; a shipped model keeps it next to model.safetensors)"
+        )
+    wam = build_world_action_model(mc, codec, text_path=extra.text_path)
+    missing, unexpected = wam.transformer.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
             f"{weights_file} does not match model config {mc.name!r}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}"
         )
-    if mc.codec.startswith("wan"):
-        if not tc.codec_path:
-            raise FileNotFoundError(f"model {mc.name} needs its Wan VAE folder (codec_path)")
-        codec = WanVAECodec.from_folder(tc.codec_path)
-    else:
-        if not codec_file.is_file():
-            raise FileNotFoundError(
-                f"{codec_file}: the model's PCA codec is missing (it is written next to the "
-                "checkpoints by the trainer and shipped next to model.safetensors)"
-            )
-        codec = PatchPCACodec.load(codec_file)
-    text = CachedTextEncoder(
-        build_text_encoder(mc.text_encoder, mc.text_dim, mc.text_length, tc.text_path)
-    )
-    wam = WorldActionModel(mc, transformer, codec, text).to(device).eval()
-    return wam, tc
+    return wam.to(device).eval(), extra
 
 
 def export_model(run: str | Path, out: str | Path, use_ema: bool = True) -> Path:
@@ -136,13 +160,18 @@ def export_model(run: str | Path, out: str | Path, use_ema: bool = True) -> Path
         str(tmp / "model.safetensors"),
         metadata={"source": str(weights), "step": str(info.get("step"))},
     )
+    extra = InferenceInfo.from_config_json(info, folder)
+    inference = {"clip": extra.clip.to_dict(), "latent_codec_path": extra.latent_codec_path,
+                 "text_path": extra.text_path, "sampling": extra.sampling}  # fmt: skip
     (tmp / "config.json").write_text(json.dumps({"step": info.get("step"), "model": info["model"],
-                                                 "train": info["train"], "weights": weights.name,
-                                                 "sampling": sampling_defaults(run)}, indent=2))  # fmt: skip
+                                                 "train": info.get("train"), "weights": weights.name,
+                                                 "inference": inference}, indent=2))  # fmt: skip
     if codec_file.is_file():
-        shutil.copyfile(codec_file, tmp / "codec.safetensors")
+        shutil.copyfile(codec_file, tmp / LATENT_CODEC_FILE)
     if out.exists():  # keep anything else in an existing folder (e.g. its model card)
         for f in out.iterdir():
+            if f.name == "codec.safetensors":  # replaced by latent_codec.safetensors
+                continue
             if not (tmp / f.name).exists():
                 shutil.move(str(f), tmp / f.name)
         shutil.rmtree(out)

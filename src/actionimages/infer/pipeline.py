@@ -117,19 +117,20 @@ class WorldActionPipeline:
         self.wam, self.clip = wam, clip
         # what ``__call__`` uses when given no config: the model folder's own settings
         self.default_sampling = default_sampling or SamplingConfig()
+        # One scheduler, created once for the default settings (diffusers schedulers carry
+        # their shift in their config, so another shift or kind gets its own, kept too).
+        self.scheduler = make_scheduler(self.default_sampling)
+        self._schedulers = {_scheduler_key(self.default_sampling): self.scheduler}
         self._empty_context: torch.Tensor | None = None
 
     @classmethod
     def from_pretrained(
         cls, path, device: str = "cpu", use_ema: bool = True
     ) -> WorldActionPipeline:
-        from actionimages.infer.inputs import clip_config_of
-        from actionimages.infer.loading import load_world_action_model, sampling_defaults
+        from actionimages.infer.loading import load_world_action_model
 
-        wam, train_config = load_world_action_model(path, device, use_ema)
-        return cls(
-            wam, clip_config_of(train_config.clip), SamplingConfig(**sampling_defaults(path))
-        )
+        wam, info = load_world_action_model(path, device, use_ema)
+        return cls(wam, info.clip, SamplingConfig(**info.sampling))
 
     @property
     def vector_actions(self) -> bool:
@@ -187,7 +188,7 @@ class WorldActionPipeline:
             if config.batched_cfg:
                 pair_enc = _stack_encoded(enc, uncond_enc)
         # 4. Timesteps: the scheduler's sigmas from 1 to 0 (flow matching: t = 1000 sigma).
-        scheduler = make_scheduler(config)
+        scheduler = self.scheduler_for(config)
         scheduler.set_timesteps(sigmas=_linear_sigmas(config.steps), device=dev)
         calls, cached_v, prev_v, reuse_left = 0, None, None, 0
         # 5. Denoise.
@@ -230,19 +231,19 @@ class WorldActionPipeline:
 
     def _decode(self, x: torch.Tensor, enc: EncodedBatch, calls: int, mode: str) -> PipelineOutput:
         wam, V = self.wam, enc.num_views
-        video, actions = unpack_clips(wam.codec_latents(x, V), V)  # (B, V, C, F, h, w) each
+        video, actions = unpack_clips(wam.plain_latents(x, V), V)  # (B, V, C, F, h, w) each
         B = video.shape[0]
         if self.vector_actions:
             from actionimages.model.action_vector import latents_to_vectors
 
-            pixels = wam.codec.decode(video.flatten(0, 1).float())  # (B*V, 3, T, H, W)
+            pixels = wam.latent_codec.decode(video.flatten(0, 1).float())  # (B*V, 3, T, H, W)
             vec = latents_to_vectors(
-                actions.mean(1).float(), wam.codec.temporal_factor
+                actions.mean(1).float(), wam.latent_codec.temporal_factor
             )  # (B, T, 10)
             act_pixels = None
         else:
             both = torch.cat([video, actions], 1).flatten(0, 1).float()  # (B*2V, C, F, h, w)
-            both = wam.codec.decode(both).unflatten(0, (B, 2 * V))  # (B, 2V, 3, T, H, W)
+            both = wam.latent_codec.decode(both).unflatten(0, (B, 2 * V))  # (B, 2V, 3, T, H, W)
             pixels, act_pixels = (
                 both[:, :V].flatten(0, 1),
                 both[:, V:].flatten(0, 1),
@@ -253,6 +254,13 @@ class WorldActionPipeline:
         return PipelineOutput(
             to_img(pixels), None if act_pixels is None else to_img(act_pixels), vec, calls, mode
         )
+
+    def scheduler_for(self, config: SamplingConfig):
+        """The pipeline's scheduler for ``config``'s kind and shift (made once per pair)."""
+        key = _scheduler_key(config)
+        if key not in self._schedulers:
+            self._schedulers[key] = make_scheduler(config)
+        return self._schedulers[key]
 
     def empty_context(self, like: torch.Tensor) -> torch.Tensor:
         if self._empty_context is None:
@@ -296,6 +304,26 @@ class WorldActionPipeline:
         )
         return {"position": dec.position, "rotation": dec.rotation, "gripper": dec.gripper,
                 "confidence": dec.confidence.min(axis=1)}  # fmt: skip
+
+
+def preview_sample(
+    wam: WorldActionModel, batch: dict, train_config
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training previews (``Trainer(preview=preview_sample)``): joint generation by this pipeline.
+
+    Sampled with the run's preview settings (``sample_steps``, ``guidance``, ``timestep_shift``,
+    ``seed``). Returns video and action images, each (B, V, T, H, W, 3) in [0, 1]; a
+    vector-action model's action images are blank.
+    """
+    c = train_config
+    sampling = SamplingConfig(steps=c.sample_steps, guidance=c.guidance, shift=c.timestep_shift,
+                              seed=c.seed)  # fmt: skip
+    out = WorldActionPipeline(wam, c.clip.for_inference(), sampling)(batch, "generate")
+    return out.video, out.actions if out.actions is not None else torch.zeros_like(out.video)
+
+
+def _scheduler_key(config: SamplingConfig) -> tuple[str, float]:
+    return config.scheduler, float(config.shift)
 
 
 def _linear_sigmas(steps: int) -> np.ndarray:

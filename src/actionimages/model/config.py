@@ -42,8 +42,8 @@ class ModelConfig:
         camera_pool: "frame_pooled" only; (channels, height, width) of the adaptive pooling.
 
     Data-side fields (what the model expects, checked by the trainer):
-        codec: latent codec name ("pca" trained here, "wan2.1-vae", "wan2.2-vae", "identity").
-        temporal_factor, spatial_factor: the codec's compression (frames 1 + 4k -> 1 + k).
+        latent_codec: the latent autoencoder ("pca" fitted here, "wan2.1-vae", "wan2.2-vae").
+        temporal_factor, spatial_factor: its compression (frames 1 + 4k -> 1 + k).
         text_encoder: "hash" (tests), "minilm" (offline default), "umt5" (real Wan).
         text_length: tokens per prompt (Wan's UMT5: 512).
         action_representation: "image" (action images through the codec: this project) or
@@ -83,7 +83,7 @@ class ModelConfig:
     camera_subgrid: int = 2
     camera_pool: tuple[int, int, int] = (48, 16, 16)
     # --- what the data side must provide ---
-    codec: str = "pca"
+    latent_codec: str = "pca"
     temporal_factor: int = 4
     spatial_factor: int = 8
     text_encoder: str = "minilm"
@@ -148,6 +148,8 @@ class ModelConfig:
         for k in ("patch_size", "camera_pool"):
             if k in d and d[k] is not None:
                 d[k] = tuple(d[k])
+        if "codec" in d:  # folders written before the latent codec had its own name
+            d["latent_codec"] = d.pop("codec")
         if isinstance(d.get("frame_deltas"), bool):  # folders written while it was a flag
             d["frame_deltas"] = "all" if d["frame_deltas"] else "none"
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
@@ -166,12 +168,12 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "debug": ModelConfig(
         name="debug", num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4,
-        text_dim=16, freq_dim=32, ffn_dim=64, num_layers=2, camera_channels=24, codec="pca",
+        text_dim=16, freq_dim=32, ffn_dim=64, num_layers=2, camera_channels=24, latent_codec="pca",
         text_encoder="hash", text_length=8,
     ),
     "tiny": ModelConfig(
         name="tiny", num_attention_heads=4, attention_head_dim=32, in_channels=16, out_channels=16,
-        text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca", text_encoder="minilm",
+        text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, latent_codec="pca", text_encoder="minilm",
         text_length=32,
     ),
     # The default CPU model: the tiny backbone given the current pose as frame 0 of the
@@ -179,27 +181,27 @@ PRESETS: dict[str, ModelConfig] = {
     # paper's setting trained), video diffused as frame deltas, action images as they are.
     "tiny-state": ModelConfig(
         name="tiny-state", num_attention_heads=4, attention_head_dim=32, in_channels=16,
-        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, latent_codec="pca",
         text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="video",
     ),
     # Its low-dimensional-action baseline: the same with actions as 10-D vectors.
     "tiny-state-lowdim": ModelConfig(
         name="tiny-state-lowdim", num_attention_heads=4, attention_head_dim=32, in_channels=16,
-        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, latent_codec="pca",
         text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="video",
         action_representation="vector",
     ),
     # Issue 7's baseline: the tiny backbone with actions as 10-D vectors in latent frames.
     "tiny-lowdim": ModelConfig(
         name="tiny-lowdim", num_attention_heads=4, attention_head_dim=32, in_channels=16,
-        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, codec="pca",
+        out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, latent_codec="pca",
         text_encoder="minilm", text_length=32, action_representation="vector",
     ),
     # Sizes from the diffusers transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers.
     "wan2.2-ti2v-5b": ModelConfig(
         name="wan2.2-ti2v-5b", num_attention_heads=24, attention_head_dim=128, in_channels=48,
         out_channels=48, text_dim=4096, freq_dim=256, ffn_dim=14336, num_layers=30,
-        camera_encoder="token", camera_channels=24, codec="wan2.2-vae", temporal_factor=4,
+        camera_encoder="token", camera_channels=24, latent_codec="wan2.2-vae", temporal_factor=4,
         spatial_factor=16, text_encoder="umt5", text_length=512,
     ),
     # Sizes from the diffusers transformer/config.json of Wan-AI/Wan2.1-I2V-14B-480P-Diffusers:
@@ -208,7 +210,7 @@ PRESETS: dict[str, ModelConfig] = {
     "wan2.1-i2v-14b": ModelConfig(
         name="wan2.1-i2v-14b", num_attention_heads=40, attention_head_dim=128, in_channels=36,
         out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40,
-        image_dim=1280, added_kv_proj_dim=5120, camera_channels=24, codec="wan2.1-vae",
+        image_dim=1280, added_kv_proj_dim=5120, camera_channels=24, latent_codec="wan2.1-vae",
         temporal_factor=4, spatial_factor=8, text_encoder="umt5", text_length=512,
     ),
 }  # fmt: skip

@@ -30,14 +30,9 @@ from collections.abc import Sequence
 
 import torch
 
+from actionimages.clips import TASKS
 from actionimages.model.packing import ACTION, VIDEO, frame_roles
 
-TASKS = (
-    "joint",
-    "action_to_video",
-    "video_to_action",
-    "video_only",
-)  # same order as the data sampler
 PAPER_TASK_RATIOS = (0.85, 0.05, 0.05, 0.05)
 VISIBLE, PREDICTED, UNKNOWN = 0, 1, 2
 

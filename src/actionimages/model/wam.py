@@ -1,4 +1,6 @@
-"""The unified world action model: codec + text encoder + transformer, its loss and sampler.
+"""The unified world action model: latent codec + text encoder + transformer, and its loss.
+
+Sampling is the inference pipeline's (:mod:`actionimages.infer.pipeline`), the one sampler.
 
 Reads the data sampler's items (see ``actionimages.data.sampler``), collated to a batch:
 
@@ -23,15 +25,13 @@ from torch import nn
 
 from actionimages.model.camera import plucker_to_latent_frames
 from actionimages.model.config import ModelConfig
-from actionimages.model.flow import add_noise, sample_sigmas, sampling_sigmas
+from actionimages.model.flow import add_noise, sample_sigmas
 from actionimages.model.masking import (
     PREDICTED,
-    TASKS,
     VISIBLE,
     frame_states,
     frame_timesteps,
     sample_tasks,
-    task_frame_states,
     to_tokens,
 )
 from actionimages.model.packing import (
@@ -42,7 +42,6 @@ from actionimages.model.packing import (
     pack_camera,
     pack_clips,
     to_frame_deltas,
-    unpack_clips,
 )
 
 
@@ -84,13 +83,13 @@ class WorldActionModel(nn.Module):
         self, config: ModelConfig, transformer: nn.Module, codec: nn.Module, text_encoder: nn.Module
     ):
         super().__init__()
-        self.config, self.transformer, self.codec, self.text_encoder = (
+        self.config, self.transformer, self.latent_codec, self.text_encoder = (
             config,
             transformer,
             codec,
             text_encoder,
         )
-        self.codec.requires_grad_(False)
+        self.latent_codec.requires_grad_(False)
         self.text_encoder.requires_grad_(False)
         if codec.latent_channels != config.out_channels:
             raise ValueError(
@@ -119,14 +118,14 @@ class WorldActionModel(nn.Module):
         B, V, _, T, H, W = video.shape
         dev = self.device
         if self.config.action_representation == "vector":
-            lat_v = self.codec.encode(
+            lat_v = self.latent_codec.encode(
                 video.flatten(0, 1).to(dev, torch.float32)
             )  # (B*V, C, F, h, w)
             lat_v = lat_v.unflatten(0, (B, V))  # (B, V, C, F, h, w)
             lat_a = self.action_latents(batch, lat_v.shape[2:])  # (B, V, C, F, h, w)
         else:
             both = torch.cat([video, actions], dim=1).flatten(0, 1)  # (B*2V, 3, T, H, W)
-            lat = self.codec.encode(both.to(dev, torch.float32))  # (B*2V, C, F, h, w)
+            lat = self.latent_codec.encode(both.to(dev, torch.float32))  # (B*2V, C, F, h, w)
             lat = lat.unflatten(0, (B, 2 * V))  # (B, 2V, C, F, h, w)
             lat_v, lat_a = lat[:, :V], lat[:, V:]
         latents = pack_clips(lat_v, lat_a)  # (B, C, 2VF, h, w)
@@ -139,7 +138,9 @@ class WorldActionModel(nn.Module):
         context = self.text_encoder.encode(list(batch["instruction"])).to(dev)
         valid = None
         if "frame_valid" in batch:
-            valid = latent_frame_valid(batch["frame_valid"], self.codec.temporal_factor, V).to(dev)
+            valid = latent_frame_valid(
+                batch["frame_valid"], self.latent_codec.temporal_factor, V
+            ).to(dev)
         return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr, valid)
 
     def action_latents(self, batch: dict, latent_shape) -> torch.Tensor:
@@ -151,7 +152,9 @@ class WorldActionModel(nn.Module):
         vec = pose_to_vector(
             *(batch[k].to(self.device, torch.float32) for k in ("position", "rotation", "gripper"))
         )
-        lat = vectors_to_latents(vec, self.codec.temporal_factor, (C, h, w))  # (B, C, F, h, w)
+        lat = vectors_to_latents(
+            vec, self.latent_codec.temporal_factor, (C, h, w)
+        )  # (B, C, F, h, w)
         return lat[:, None].expand(-1, V, -1, -1, -1, -1)  # (B, V, C, F, h, w)
 
     def camera_input(self, plucker: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
@@ -159,7 +162,7 @@ class WorldActionModel(nn.Module):
         B, V = plucker.shape[:2]
         if self.config.camera_encoder == "token":
             cam = plucker_to_latent_frames(
-                plucker.flatten(0, 1), self.codec.temporal_factor
+                plucker.flatten(0, 1), self.latent_codec.temporal_factor
             )  # (B*V, F, 6tf, h, w)
         else:
             # Release layout: direction and moment / 3 encoded by the video codec as two clips.
@@ -168,12 +171,12 @@ class WorldActionModel(nn.Module):
             )  # (B*V, 6, T, H, W)
             direction, moment = full[:, :3].clamp(-1, 1), (full[:, 3:] / 3).clamp(-1, 1)
             cam = torch.cat(
-                [self.codec.encode(direction), self.codec.encode(moment)], dim=1
+                [self.latent_codec.encode(direction), self.latent_codec.encode(moment)], dim=1
             )  # (B*V, 2C, F, h, w)
             cam = cam.transpose(1, 2)  # (B*V, F, 2C, h, w)
         return pack_camera(cam.unflatten(0, (B, V)))  # (B, 2VF, Cc, hc, wc)
 
-    def codec_latents(self, x: torch.Tensor, num_views: int) -> torch.Tensor:
+    def plain_latents(self, x: torch.Tensor, num_views: int) -> torch.Tensor:
         """(B, C, 2VF, h, w) latents of the diffusion space -> the codec's (undo frame deltas)."""
         if self.config.frame_deltas == "none":
             return x
@@ -251,40 +254,3 @@ class WorldActionModel(nn.Module):
             "sigma": sigma,
             "mask": mask,
         }
-
-    # --- sampling ---------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, enc: EncodedBatch, task: str = "joint", steps: int = 10, shift: float = 1.0,
-               guidance: float = 1.0, generator: torch.Generator | None = None):  # fmt: skip
-        """Euler flow-matching sampler for one task; returns decoded (video, actions), each (B, V, 3, T, H, W).
-
-        Visible frames are held at their clean latents; the rest start from noise.
-        """
-        x0 = enc.latents
-        B = x0.shape[0]
-        states = task_frame_states(TASKS.index(task), enc.num_views, enc.frames_per_clip)
-        states = states[None].expand(B, -1).to(x0.device)  # (B, 2VF)
-        keep = (states == VISIBLE)[:, None, :, None, None]
-        x = torch.where(
-            keep, x0, torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-        )
-        empty = (
-            self.text_encoder.encode([""]).to(x0.device).expand_as(enc.context)
-            if guidance != 1
-            else None
-        )
-        sig = sampling_sigmas(steps, shift)
-        for i in range(steps):
-            s_now, s_next = float(sig[i]), float(sig[i + 1])
-            sigma_frames = frame_timesteps(states, torch.full((B,), s_now, device=x0.device))
-            v = self.velocity(x, sigma_frames, x0, states, enc)
-            if empty is not None:
-                v = self.velocity(x, sigma_frames, x0, states, enc, empty).lerp(v, guidance)
-            x = torch.where(keep, x0, x + (s_next - s_now) * v)
-        video, actions = unpack_clips(self.codec_latents(x, enc.num_views), enc.num_views)
-        V = enc.num_views
-        decoded = self.codec.decode(
-            torch.cat([video, actions], 1).flatten(0, 1).float()
-        )  # (B*2V, 3, T, H, W)
-        decoded = decoded.unflatten(0, (B, 2 * V))
-        return decoded[:, :V], decoded[:, V:]

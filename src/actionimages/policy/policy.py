@@ -134,7 +134,7 @@ class WorldActionPolicy:
         traj = plan.trajectory or self.decode(plan, obs["ee_rotation"])
         self.plans.append((self.steps, plan, traj))
         clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
-        from actionimages.data.sampler import source_frames_per_clip_frame
+        from actionimages.clips import source_frames_per_clip_frame
 
         traj = upsample_trajectory(
             traj, source_frames_per_clip_frame(self.config.control_fps, clip.fps)
@@ -237,7 +237,7 @@ def smooth_chunk(x: np.ndarray, window: int = 21) -> np.ndarray:
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    from actionimages.data.sampler import resize_frames
+    from actionimages.clips import resize_frames
 
     if img.shape[:2] == (h, w):
         return img

@@ -1,7 +1,8 @@
 """Training configurations: one frozen dataclass, named presets, no YAML.
 
     cfg = TrainConfig.preset("tiny", data=("data/sim",), steps=2000)
-    actionimages train --preset tiny --data data/sim --steps 2000
+    cfg = cfg.replace(model=cfg.model.replace(num_layers=6))   # configs hold configs
+    actionimages train --preset tiny --data data/sim --steps 2000 --set model.num_layers=6
 
 Presets:
     debug   tests: debug model, 2 x 9 frames at 64 x 64, 4 steps
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from actionimages._presets import lookup
+from actionimages.clips import ClipConfig
+from actionimages.model.config import ModelConfig
 from actionimages.model.masking import PAPER_TASK_RATIOS
 
 
@@ -37,12 +40,15 @@ class TrainConfig:
     """All knobs of one training run.
 
     Attributes (groups):
-        model: a :class:`~actionimages.model.config.ModelConfig` preset name.
+        model: the :class:`~actionimages.model.config.ModelConfig` (a preset name is
+            accepted and looked up, as in ``TrainConfig(model="tiny")``).
         wan_path: diffusers Wan transformer folder to start from (None: random init).
-        codec_path: PCA codec file or Wan VAE folder (None with codec "pca": fit one on the data).
+        latent_codec_path: patch-PCA file or Wan VAE folder (None with latent codec "pca":
+            fit one on the data).
         text_path: text encoder folder (umt5), or None for the offline encoders.
         data, data_weights: LeRobot v3 dataset folders and mixture weights.
-        clip: the data sampler's ``ClipConfig`` preset ("debug", "long", "default").
+        clip: the data sampler's :class:`~actionimages.clips.ClipConfig` (or a preset
+            name: "debug", "long", "default"). The model folder records it for inference.
         task_ratios: joint / action_to_video / video_to_action / video_only weights.
         prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
         timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
@@ -58,13 +64,14 @@ class TrainConfig:
     """
 
     name: str = "tiny"
-    model: str = "tiny"
+    # Frozen configs, so one shared default instance is safe.
+    model: ModelConfig = ModelConfig.preset("tiny")  # noqa: RUF009
     wan_path: str | None = None
-    codec_path: str | None = None
+    latent_codec_path: str | None = None
     text_path: str | None = None
     data: tuple[str, ...] = ()
     data_weights: tuple[float, ...] | None = None
-    clip: str = "debug"
+    clip: ClipConfig = ClipConfig.debug()  # noqa: RUF009
     output_dir: str = "runs/tiny"
     steps: int = 2000
     batch_size: int = 2
@@ -92,6 +99,13 @@ class TrainConfig:
     num_threads: int | None = None
 
     def __post_init__(self) -> None:
+        # Preset names are a shorthand; the config itself always holds config objects.
+        if isinstance(self.model, str):
+            object.__setattr__(self, "model", ModelConfig.preset(self.model))
+        if isinstance(self.clip, str):
+            object.__setattr__(self, "clip", ClipConfig.preset(self.clip))
+        if not isinstance(self.model, ModelConfig) or not isinstance(self.clip, ClipConfig):
+            raise TypeError("model and clip must be a ModelConfig / ClipConfig or a preset name")
         if self.steps < 0 or self.batch_size < 1:
             raise ValueError("steps must be >= 0 and batch_size >= 1")
         if len(self.task_ratios) != 4 or min(self.task_ratios) < 0 or sum(self.task_ratios) <= 0:
@@ -125,10 +139,24 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error, as in ``ModelConfig``.
+
+        Folders written before configs held configs store ``model`` and ``clip`` as preset
+        names and ``codec_path`` under its old name; those still load.
+        """
         d = dict(d)
+        if "codec_path" in d:
+            d["latent_codec_path"] = d.pop("codec_path")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
         for k in ("data", "data_weights", "task_ratios", "betas"):
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
+        if isinstance(d.get("model"), dict):
+            d["model"] = ModelConfig.from_dict(d["model"])
+        if isinstance(d.get("clip"), dict):
+            d["clip"] = ClipConfig.from_dict(d["clip"])
         return cls(**d)
 
     def replace(self, **overrides: Any) -> TrainConfig:
@@ -141,7 +169,7 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "debug": TrainConfig(
-        name="debug", model="debug", clip="debug", output_dir="runs/debug", steps=4, batch_size=2,
+        name="debug", model=ModelConfig.preset("debug"), clip=ClipConfig.preset("debug"), output_dir="runs/debug", steps=4, batch_size=2,
         lr=1e-3, warmup_steps=2, log_every=1, save_every=0, report_to="none", num_threads=1,
     ),
     # The shipped default model (models/tiny/MODEL_CARD.md): one CPU thread, about an hour.
@@ -152,23 +180,23 @@ PRESETS: dict[str, TrainConfig] = {
     # The tiny run with the current pose given (model "tiny-state") and action frames
     # weighted 4x from the start.
     "tiny-state": TrainConfig(
-        name="tiny-state", model="tiny-state", clip="long", data=("data/sim-train",), steps=3000,
+        name="tiny-state", model=ModelConfig.preset("tiny-state"), clip=ClipConfig.preset("long"), data=("data/sim-train",), steps=3000,
         batch_size=8, lr=1e-3, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         action_loss_weight=4.0, output_dir="runs/tiny-state",
     ),
     "tiny-state-lowdim": TrainConfig(
-        name="tiny-state-lowdim", model="tiny-state-lowdim", clip="long", data=("data/sim-train",),
+        name="tiny-state-lowdim", model=ModelConfig.preset("tiny-state-lowdim"), clip=ClipConfig.preset("long"), data=("data/sim-train",),
         steps=3000, batch_size=8, lr=1e-3, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         action_loss_weight=4.0, output_dir="runs/tiny-state-lowdim",
     ),
     # Issue 7's low-dimensional-action baseline: the same run with model "tiny-lowdim".
     "tiny-lowdim": TrainConfig(
-        name="tiny-lowdim", model="tiny-lowdim", data=("data/sim-train",), steps=3000, batch_size=8,
+        name="tiny-lowdim", model=ModelConfig.preset("tiny-lowdim"), data=("data/sim-train",), steps=3000, batch_size=8,
         lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         output_dir="runs/tiny-lowdim",
     ),
     "paper": TrainConfig(
-        name="paper", model="wan2.2-ti2v-5b", clip="default", output_dir="runs/paper", steps=100_000,
+        name="paper", model=ModelConfig.preset("wan2.2-ti2v-5b"), clip=ClipConfig.preset("default"), output_dir="runs/paper", steps=100_000,
         batch_size=1, num_workers=4, lr=5e-7, warmup_steps=1000, grad_clip=1.0, weight_decay=0.0,
         mixed_precision="bf16", gradient_checkpointing=True, timestep_shift=5.0, prompt_dropout=0.05,
         save_every=1000, sample_every=1000, sample_steps=50, guidance=7.5,

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from actionimages.model.config import ModelConfig
+from actionimages.model.factory import build_world_action_model
 from actionimages.model.masking import TASKS
 from actionimages.model.wam import WorldActionModel
 from actionimages.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -61,52 +62,37 @@ class _StepSampler(Sampler):
             yield from range(base, base + self.batch)
 
 
-def build_world_action_model(
-    cfg: TrainConfig, model_config: ModelConfig, dataset=None
-) -> WorldActionModel:
-    """Transformer (pretrained Wan or fresh), codec (loaded or fitted on the data), text encoder."""
-    from actionimages.model.latent import PatchPCACodec, WanVAECodec
-    from actionimages.model.text import CachedTextEncoder, build_text_encoder
-    from actionimages.model.transformer import ActionImagesWanTransformer
+def training_latent_codec(cfg: TrainConfig, dataset=None):
+    """The run's latent codec: given, kept from the run folder, or fitted on the data.
 
-    mc = model_config
-    camera = {"camera_encoder": mc.camera_encoder, "camera_channels": mc.camera_channels,
-              "camera_subgrid": mc.camera_subgrid, "camera_pool": mc.camera_pool}  # fmt: skip
-    if cfg.wan_path:
-        transformer = ActionImagesWanTransformer.from_wan_pretrained(cfg.wan_path, **camera)
-        loaded = {k: transformer.config[k] for k in mc.wan_kwargs()}
-        wanted = {k: (list(v) if isinstance(v, tuple) else v) for k, v in mc.wan_kwargs().items()}
-        loaded = {k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.items()}
-        if loaded != wanted:
-            diff = {k: (loaded[k], wanted[k]) for k in wanted if loaded[k] != wanted[k]}
-            raise ValueError(
-                f"{cfg.wan_path} does not match model preset {mc.name!r}: (folder, preset) {diff}"
-            )
-    else:
-        transformer = ActionImagesWanTransformer.from_model_config(mc)
-    if mc.codec.startswith("wan"):
-        if not cfg.codec_path:
-            raise FileNotFoundError(f"model {mc.name} needs a Wan VAE folder: set codec_path")
-        codec = WanVAECodec.from_folder(cfg.codec_path)
-    elif cfg.codec_path:
-        codec = PatchPCACodec.load(cfg.codec_path)
-    elif (Path(cfg.output_dir) / "codec.safetensors").is_file():
-        # A resumed run keeps the codec it was trained with, even if the data has grown since.
-        codec = PatchPCACodec.load(Path(cfg.output_dir) / "codec.safetensors")
-    else:
-        if latest_checkpoint(cfg.output_dir) is not None:
-            # Refitting would give the checkpoints a different latent space than they learnt.
-            raise FileNotFoundError(
-                f"{cfg.output_dir} has checkpoints but no codec.safetensors; it cannot be refitted "
-                "for a resumed run. Pass the run's codec with --codec-path, or start a new run"
-            )
-        if dataset is None:
-            raise ValueError("no codec_path and no dataset to fit the PCA codec on")
-        codec = fit_pca_codec(dataset, mc, clips=min(len(dataset), 64))
-    text = CachedTextEncoder(
-        build_text_encoder(mc.text_encoder, mc.text_dim, mc.text_length, cfg.text_path)
-    )
-    return WorldActionModel(mc, transformer, codec, text)
+    A resumed run always keeps the codec it was trained with (even if the data has grown
+    since); refitting one under existing checkpoints would change the latent space they
+    learnt, so that is an error.
+    """
+    from actionimages.model.factory import load_latent_codec
+
+    mc = cfg.model
+    if mc.latent_codec.startswith("wan") or cfg.latent_codec_path:
+        return load_latent_codec(mc, cfg.latent_codec_path)
+    kept = run_latent_codec_file(cfg.output_dir)
+    if kept.is_file():
+        return load_latent_codec(mc, kept)
+    if latest_checkpoint(cfg.output_dir) is not None:
+        raise FileNotFoundError(
+            f"{cfg.output_dir} has checkpoints but no latent_codec.safetensors; it cannot be "
+            "refitted for a resumed run. Pass the run's codec with --latent-codec-path, or start "
+            "a new run"
+        )
+    if dataset is None:
+        raise ValueError("no latent_codec_path and no dataset to fit the PCA latent codec on")
+    return fit_pca_codec(dataset, mc, clips=min(len(dataset), 64))
+
+
+def run_latent_codec_file(run_dir: str | Path) -> Path:
+    """Where a run keeps its latent codec (runs written before the rename: codec.safetensors)."""
+    run_dir = Path(run_dir)
+    old = run_dir / "codec.safetensors"
+    return old if old.is_file() else run_dir / "latent_codec.safetensors"
 
 
 def fit_pca_codec(dataset, mc: ModelConfig, clips: int = 64):
@@ -128,7 +114,7 @@ class Trainer:
     """One training run (see the module docstring)."""
 
     def __init__(self, cfg: TrainConfig, dataset: Dataset | None = None, wam: WorldActionModel | None = None,
-                 resume: bool = True):  # fmt: skip
+                 resume: bool = True, preview=None):  # fmt: skip
         from accelerate import Accelerator
 
         self.cfg = cfg
@@ -139,14 +125,17 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        self.model_config = wam.config if wam is not None else ModelConfig.preset(cfg.model)
+        self.model_config = wam.config if wam is not None else cfg.model
         self.dataset = dataset if dataset is not None else _build_dataset(cfg)
-        self.wam = (
-            wam
-            if wam is not None
-            else build_world_action_model(cfg, self.model_config, self.dataset)
-        )
-        self.wam.codec.to(self.accelerator.device)
+        if wam is None:
+            wam = build_world_action_model(self.model_config, training_latent_codec(cfg, self.dataset),
+                                           cfg.wan_path, cfg.text_path)  # fmt: skip
+        self.wam = wam
+        # Sample previews are drawn by the inference pipeline (the one sampler), which sits
+        # above training: the caller hands in ``preview(wam, batch, cfg) -> (video, actions)``
+        # (``actionimages train`` passes ``infer.pipeline.preview_sample``).
+        self.preview = preview
+        self.wam.latent_codec.to(self.accelerator.device)
         transformer = self.wam.transformer
         if cfg.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
@@ -169,9 +158,9 @@ class Trainer:
         self.step = 0
         if self.accelerator.is_main_process:  # the codec goes to disk before any checkpoint
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            codec_file = self.run_dir / "codec.safetensors"
-            if hasattr(self.wam.codec, "save") and not codec_file.exists():
-                self.wam.codec.save(codec_file)
+            codec_file = run_latent_codec_file(self.run_dir)
+            if hasattr(self.wam.latent_codec, "save") and not codec_file.exists():
+                self.wam.latent_codec.save(codec_file)
         if resume:
             self.resume()
         if trackers and self.accelerator.is_main_process:
@@ -270,7 +259,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if cfg.save_every and self.step % cfg.save_every == 0:
                 self.save()
-            if cfg.sample_every and self.step % cfg.sample_every == 0 and acc.is_main_process:
+            if (cfg.sample_every and self.step % cfg.sample_every == 0 and acc.is_main_process
+                    and self.preview is not None):  # fmt: skip
                 self.write_sample(batch)
             bar.update(1)
         bar.close()
@@ -285,7 +275,8 @@ class Trainer:
         state = acc.get_state_dict(self.wam.transformer)  # gathers FSDP / ZeRO-3 shards
         path = None
         if acc.is_main_process:
-            configs = {"model": self.model_config.to_dict(), "train": self.cfg.to_dict()}
+            configs = {"model": self.model_config.to_dict(), "train": self.cfg.to_dict(),
+                       "inference": self.inference_info()}  # fmt: skip
             path = save_checkpoint(
                 self.run_dir, self.step, state, configs, self.optimizer, self.scheduler, self.ema
             )
@@ -316,18 +307,32 @@ class Trainer:
         if self.ema is not None and info["ema"] is not None:
             self.ema = {k: v.to(self.accelerator.device) for k, v in info["ema"].items()}
 
+    def inference_info(self) -> dict:
+        """What a loader needs besides the model config, so inference never reads TrainConfig."""
+        cfg = self.cfg
+        wan = self.model_config.latent_codec.startswith("wan")
+        return {
+            "clip": cfg.clip.for_inference().to_dict(),
+            "latent_codec_path": str(cfg.latent_codec_path) if wan else None,
+            "text_path": None if cfg.text_path is None else str(cfg.text_path),
+            "sampling": {
+                "steps": cfg.sample_steps,
+                "guidance": cfg.guidance,
+                "shift": cfg.timestep_shift,
+                "scheduler": "euler",
+            },
+        }
+
     # --- sample videos ----------------------------------------------------------------
     def write_sample(self, batch: dict) -> Path:
         """Joint generation from the first frame of the batch's first item, written as MP4."""
         from actionimages.viz import overlay_action_images, tile_views, to_uint8, write_mp4
 
         one = {k: v[:1] for k, v in batch.items()}  # tensors and lists alike
-        enc = self.wam.encode_batch(one)
         self.wam.transformer.eval()
-        video, actions = self.wam.sample(enc, "joint", self.cfg.sample_steps, self.cfg.timestep_shift,
-                                         self.cfg.guidance, torch.Generator().manual_seed(self.cfg.seed))  # fmt: skip
-        rgb = to_uint8((video[0].permute(0, 2, 3, 4, 1).cpu().numpy() + 1) / 2)  # (V, T, H, W, 3)
-        act = ((actions[0].permute(0, 2, 3, 4, 1).cpu().numpy() + 1) / 2).clip(0, 1)
+        video, actions = self.preview(self.wam, one, self.cfg)  # (1, V, T, H, W, 3) in [0, 1]
+        rgb = to_uint8(video[0].cpu().numpy())  # (V, T, H, W, 3)
+        act = actions[0].cpu().numpy()
         frames = tile_views(
             np.concatenate([rgb, overlay_action_images(rgb, act)]), columns=rgb.shape[0]
         )
@@ -343,11 +348,11 @@ def _trackers(report_to: str) -> list[str]:
 
 
 def _build_dataset(cfg: TrainConfig):
-    from actionimages.data.sampler import ClipConfig, ClipSampler
+    from actionimages.data.sampler import ClipSampler
 
     if not cfg.data:
         raise ValueError("no training data: pass data=(LeRobot dataset folders, ...) / --data")
-    clip = ClipConfig.preset(cfg.clip)
+    clip = cfg.clip
     weights = cfg.data_weights or (1.0,) * len(cfg.data)
     if len(weights) != len(cfg.data):
         raise ValueError(f"{len(cfg.data)} datasets but {len(weights)} weights")
