@@ -111,8 +111,8 @@ def main() -> None:
         for a, b, (_, cams) in zip(res, ref, batches):
             try:
                 pa, pb = (
-                    pipe.decode_actions(a, cams)["position"],
-                    pipe.decode_actions(b, cams)["position"],
+                    pipe.decode_actions(a, cams).position,
+                    pipe.decode_actions(b, cams).position,
                 )
             except ValueError:  # no decodable blob in one of them
                 continue

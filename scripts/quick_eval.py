@@ -28,13 +28,13 @@ def main() -> None:
     from actionimages.clips import source_frames_per_clip_frame as frame_step
     from actionimages.eval.evaluate import heldout_episodes
     from actionimages.eval.generation import GenerationEvaluator, episode_clips
-    from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
+    from actionimages.infer.pipeline import WorldActionPipeline
     from actionimages.sim.splits import get_split
 
     pipe = WorldActionPipeline.from_pretrained(args.checkpoint)
     if args.no_state:
         pipe.wam.config = pipe.wam.config.replace(first_action_prob=0.0)
-    ev = GenerationEvaluator(pipe, SamplingConfig(steps=args.steps))
+    ev = GenerationEvaluator(pipe, pipe.default_sampling.replace(steps=args.steps))
     views = ("front", "left_shoulder")
     eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes)
     still = []  # the "hold still" reference: frame 0's pose repeated

@@ -123,8 +123,8 @@ def test_vector_action_model_round_trips_a_trajectory():
     out = pipe(batch, "generate", SamplingConfig(steps=3))
     assert out.actions is None and out.action_vectors.shape == (1, T, 10)
     traj = pipe.decode_actions(out, cams=None)
-    assert abs(traj["position"] - batch["position"][0].numpy()).max() < 1e-4
-    assert abs(traj["gripper"] - batch["gripper"][0].numpy()).max() < 1e-4
+    assert abs(traj.position - batch["position"][0].numpy()).max() < 1e-4
+    assert abs(traj.gripper - batch["gripper"][0].numpy()).max() < 1e-4
 
 
 def test_bad_arguments_are_refused():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from actionimages.codec.decoder import DecodedActions
 from actionimages.eval.harness import EvalConfig, evaluate
 from actionimages.infer.inputs import action_images, clip_config_of, make_batch
 from actionimages.policy import (
@@ -100,12 +103,12 @@ def test_smoothing_keeps_a_straight_line_and_damps_noise():
     T = 9
     rng = np.random.default_rng(0)
     line = np.outer(np.arange(T), [0.01, 0.0, 0.0]) + [0.5, 0.0, 0.2]
-    traj = {"position": line + rng.normal(0, 0.003, (T, 3)), "rotation": np.repeat(np.eye(3)[None], T, 0),
-            "gripper": np.ones(T)}  # fmt: skip
+    still = np.repeat(np.eye(3)[None], T, 0)
+    traj = DecodedActions.from_pose(line + rng.normal(0, 0.003, (T, 3)), still, np.ones(T))
     raw = np.array([a.position for a in chunk_actions(traj)])
     smooth = np.array([a.position for a in chunk_actions(traj, smoothing=5)])
     assert np.abs(smooth - line[1:]).mean() < np.abs(raw - line[1:]).mean()
-    exact = {"position": line, "rotation": traj["rotation"], "gripper": np.ones(T)}
+    exact = DecodedActions.from_pose(line, still, np.ones(T))
     assert np.allclose([a.position for a in chunk_actions(exact, smoothing=5)], line[1:], atol=1e-9)
 
 
@@ -131,9 +134,9 @@ def test_whole_loop_from_a_debug_checkpoint(debug_checkpoint, tmp_path, loop):
     assert r["episodes"] == 1 and isinstance(r["per_episode"][0], bool)
     # closed loop re-plans at steps 0, 2 and 4; open loop only at its 8-step horizon, unless
     # a plan is undecodable (a 2-step model's often are): then it holds 2 steps and re-plans
-    decodable = policy.plans[0][2].get("position") is not None
+    decodable = policy.plans[0].trajectory is not None
     assert len(policy.plans) == (1 if loop == "open" and decodable else 3)
-    assert policy.plans[0][1].video.shape == (2, CLIP.num_frames, 64, 64, 3)
+    assert policy.plans[0].plan.video.shape == (2, CLIP.num_frames, 64, 64, 3)
     assert (tmp_path / "videos" / "press_button_000.mp4").stat().st_size > 0
 
 
@@ -179,17 +182,23 @@ def test_a_low_rate_plan_is_interpolated_to_one_action_per_control_step():
     with pytest.raises(ValueError, match="divide"):
         source_frames_per_clip_frame(10.0, 3.0)
     rot = Rotation.from_euler("z", [[0], [40], [80]], degrees=True).as_matrix()
-    traj = {"position": np.array([[0.0, 0, 0], [0.4, 0, 0], [0.4, 0.4, 0]]), "rotation": rot,
-            "gripper": np.array([1.0, 1.0, 0.0]), "confidence": np.array([1.0, 0.5, 1.0])}  # fmt: skip
+    pos = np.array([[0.0, 0, 0], [0.4, 0, 0], [0.4, 0.4, 0]])
+    traj = dataclasses.replace(
+        DecodedActions.from_pose(pos, rot, np.array([1.0, 1.0, 0.0])),
+        confidence=np.array([[1.0] * 3, [0.5, 1.0, 1.0], [1.0] * 3]),
+        visible=np.array([[[True] * 3, [False, True, True], [True] * 3]]),  # (V=1, T, 3)
+    )
     up = upsample_trajectory(traj, 4)
-    assert up["position"].shape == (9, 3) and up["rotation"].shape == (9, 3, 3)
-    assert np.allclose(up["position"][::4], traj["position"])  # plan frames are kept
-    assert np.allclose(up["position"][2], [0.2, 0, 0])
-    angles = Rotation.from_matrix(up["rotation"]).as_euler("xyz", degrees=True)[:, 2]
+    assert isinstance(up, DecodedActions) and up.position.shape == (9, 3)
+    assert up.rotation.shape == up.points.shape == (9, 3, 3) and up.visible.shape == (1, 9, 3)
+    assert np.allclose(up.position[::4], traj.position)  # plan frames are kept
+    assert np.allclose(up.position[2], [0.2, 0, 0])
+    angles = Rotation.from_matrix(up.rotation).as_euler("xyz", degrees=True)[:, 2]
     assert np.allclose(angles, np.arange(9) * 10.0)  # slerp: 10 degrees per control step
-    assert np.allclose(up["gripper"][4:], [1.0, 0.75, 0.5, 0.25, 0.0])
-    assert up["confidence"].tolist() == [0.5] * 8 + [1.0]
-    assert upsample_trajectory(traj, 1) is traj
+    assert np.allclose(up.gripper[4:], [1.0, 0.75, 0.5, 0.25, 0.0])
+    assert up.step_confidence.tolist() == [0.5] * 8 + [1.0]
+    assert up.visible[0, :, 0].tolist() == [False] * 8 + [True]
+    assert upsample_trajectory(traj, 1) is traj and upsample_trajectory(None, 4) is None
 
 
 def test_episode_clips_step_through_a_higher_rate_episode():

@@ -178,7 +178,10 @@ def _run_mode(args) -> int:
     if args.mode != "a2v" and (out.actions is not None or out.action_vectors is not None):
         try:
             dec = pipe.decode_actions(out, cams)
-            result["decoded"] = {k: np.asarray(v).tolist() for k, v in dec.items()}
+            result["decoded"] = {
+                "position": dec.position.tolist(), "rotation": dec.rotation.tolist(),
+                "gripper": dec.gripper.tolist(), "confidence": dec.step_confidence.tolist(),
+            }  # fmt: skip
         except ValueError as err:
             result["decoded"] = {"error": str(err)}
     if traj is not None:

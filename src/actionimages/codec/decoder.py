@@ -71,6 +71,25 @@ class DecodedActions:
         """(T,) True where every point was located at that step (nothing filled in)."""
         return (self.confidence > 0).all(-1)
 
+    @property
+    def step_confidence(self):
+        """(T,) the weakest point's confidence at each step."""
+        return self.confidence.min(-1) if isinstance(self.confidence, torch.Tensor) else self.confidence.min(axis=-1)  # fmt: skip
+
+    @classmethod
+    def from_pose(cls, position, rotation, gripper, method: str = "vector") -> DecodedActions:
+        """A trajectory read directly as poses (a vector-action model): (T, 3), (T, 3, 3), (T,).
+
+        Nothing was located in an image, so confidence is 1, no view is listed and the
+        points are NaN.
+        """
+        position, rotation, gripper = (
+            np.asarray(x, dtype=np.float64) for x in (position, rotation, gripper)
+        )
+        T = len(position)
+        return cls(position, rotation, gripper, np.ones((T, 3)), np.full((T, 3, 3), np.nan),
+                   np.zeros((0, T, 3), bool), np.zeros((T, 3), np.int64), np.zeros((T, 3)), method)  # fmt: skip
+
 
 def _gripper(blue: torch.Tensor, present: torch.Tensor, method: Method) -> torch.Tensor:
     """Gripper openness (T,) from the blue channel (V, T, H, W) of the present views.

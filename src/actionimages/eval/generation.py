@@ -110,17 +110,17 @@ class GenerationEvaluator:
             return None
         self.values[f"{prefix}/decode_failures"].append(0.0)
         pos, rot, grip = (np.asarray(a) for a in trajectory)
-        err = action_errors_3d(traj["position"][1:], pos[1:], traj["rotation"][1:], rot[1:])
-        frame_err = np.linalg.norm(np.asarray(traj["position"][1:]) - pos[1:], axis=-1)  # (T-1,)
+        err = action_errors_3d(traj.position[1:], pos[1:], traj.rotation[1:], rot[1:])
+        frame_err = np.linalg.norm(np.asarray(traj.position[1:]) - pos[1:], axis=-1)  # (T-1,)
         self.per_frame[f"{prefix}/pos_err_m"].extend(frame_err.tolist())
         self.values[f"{prefix}/pos_err_m"].append(err["pos_mean_m"])
         self.values[f"{prefix}/rot_err_deg"].append(err["rot_mean_deg"])
         self.values[f"{prefix}/gripper_err"].append(
-            float(np.abs(traj["gripper"][1:] - grip[1:]).mean())
+            float(np.abs(traj.gripper[1:] - grip[1:]).mean())
         )
         clip = self.pipe.clip
         uv_p, in_p = _project(
-            _points(traj["position"], traj["rotation"], clip)[1:], [c[1:] for c in cams]
+            _points(traj.position, traj.rotation, clip)[1:], [c[1:] for c in cams]
         )
         uv_g, in_g = _project(_points(pos, rot, clip)[1:], [c[1:] for c in cams])
         both = in_p & in_g

@@ -276,34 +276,24 @@ class WorldActionPipeline:
         method: str = "triangulate",
         fallback_rotation=None,
     ):
-        """Trajectory of batch item ``index``: position (T, 3), rotation (T, 3, 3), gripper (T,), confidence.
+        """The decoded trajectory of batch item ``index`` (:class:`DecodedActions`, NumPy, T steps).
 
         Action images go through the geometric decoder with the model-frame cameras ``cams``
         (from :meth:`make_batch`); a vector-action model's vectors are read directly.
         ``fallback_rotation`` (3, 3): used where the rotation points are found in no view.
-        Returns a dict of NumPy arrays.
         """
+        from actionimages.codec.decoder import DecodedActions, decode_action_images
+
         if out.action_vectors is not None:
             from actionimages.model.action_vector import vector_to_pose
 
             pos, rot, grip = vector_to_pose(out.action_vectors[index].double())
-            return {"position": pos.numpy(), "rotation": rot.numpy(), "gripper": grip.numpy(),
-                    "confidence": np.ones(len(pos))}  # fmt: skip
+            return DecodedActions.from_pose(pos.numpy(), rot.numpy(), grip.numpy())
         if out.actions is None:
             raise ValueError("this output has no actions (mode 'video'?)")
-        from actionimages.codec.decoder import decode_action_images
-
         images = out.actions[index].double().numpy()  # (V, T, H, W, 3)
-        dec = decode_action_images(
-            images,
-            cams,
-            method=method,
-            layout=self.clip.layout,
-            sigma=self.clip.sigma,
-            fallback_rotation=fallback_rotation,
-        )
-        return {"position": dec.position, "rotation": dec.rotation, "gripper": dec.gripper,
-                "confidence": dec.confidence.min(axis=1)}  # fmt: skip
+        return decode_action_images(images, cams, method=method, layout=self.clip.layout,
+                                    sigma=self.clip.sigma, fallback_rotation=fallback_rotation)  # fmt: skip
 
 
 def preview_sample(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from actionimages.codec.decoder import DecodedActions
 from actionimages.geometry.camera import Camera
 from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
 from actionimages.sim.expert import ExpertPolicy
@@ -27,12 +28,13 @@ class Plan:
     cams: per view the T cameras of the model frame (what the decoder needs).
     video: (V, T, H, W, 3) generated video in [0, 1], or None (ground truth).
     trajectory: decoded directly by the planner (vector-action model), else None.
+    info: planner details ("model_calls"; "error" when the plan could not be decoded).
     """
 
     actions: np.ndarray | None
     cams: list[list[Camera]]
     video: np.ndarray | None = None
-    trajectory: dict | None = None
+    trajectory: DecodedActions | None = None
     info: dict = field(default_factory=dict)
 
 
@@ -79,11 +81,12 @@ class ModelPlanner:
         self.calls += 1
         video = out.video[0].numpy()
         if out.actions is None:  # vector-action baseline: no images to decode
+            info = {"model_calls": out.model_calls}
             try:
                 traj = self.pipeline.decode_actions(out, cams)
             except ValueError as err:  # e.g. a degenerate 6-D rotation: an unusable plan
-                traj = {"position": None, "error": str(err)}
-            return Plan(None, cams, video, traj, {"model_calls": out.model_calls})
+                traj, info["error"] = None, str(err)
+            return Plan(None, cams, video, traj, info)
         return Plan(out.actions[0].numpy(), cams, video, None, {"model_calls": out.model_calls})
 
 

@@ -24,11 +24,13 @@ Both follow LeRobot's queue-first rule: ``select_action`` refills the queue from
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from actionimages.codec.decoder import DecodedActions
 from actionimages.infer.pipeline import SamplingConfig
 from actionimages.policy.planners import ModelPlanner, Plan
 from actionimages.sim.action import Action
@@ -84,7 +86,7 @@ class WorldActionPolicy:
     def __init__(self, planner, config: PolicyConfig | None = None) -> None:
         self.planner, self.config = planner, config or PolicyConfig()
         self.queue: deque[Action] = deque()
-        self.plans: list[tuple[int, Plan, dict]] = []  # (step planned at, plan, decoded trajectory)
+        self.plans: list[PlanRecord] = []
         self.steps = 0
         self._last: Action | None = None
 
@@ -131,8 +133,12 @@ class WorldActionPolicy:
     # --- one plan -> a chunk of actions --------------------------------------------------
     def _plan(self, obs: dict) -> list[Action]:
         plan = self.planner.plan(obs, self.config.views)
-        traj = plan.trajectory or self.decode(plan, obs["ee_rotation"])
-        self.plans.append((self.steps, plan, traj))
+        traj = (
+            plan.trajectory
+            if plan.trajectory is not None
+            else self.decode(plan, obs["ee_rotation"])
+        )
+        self.plans.append(PlanRecord(self.steps, plan, traj))
         clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
         from actionimages.clips import source_frames_per_clip_frame
 
@@ -141,9 +147,11 @@ class WorldActionPolicy:
         )
         return chunk_actions(traj, self.config.smoothing, self.config.min_confidence)
 
-    def decode(self, plan: Plan, current_rotation=None) -> dict:
-        """Decoded trajectory of a plan; where the rotation points are out of every view,
-        the current rotation is kept (the position still comes from the images)."""
+    def decode(self, plan: Plan, current_rotation=None) -> DecodedActions | None:
+        """Decoded trajectory of a plan, or None (the reason in ``plan.info["error"]``).
+
+        Where the rotation points are out of every view, the current rotation is kept (the
+        position still comes from the images)."""
         from actionimages.codec.decoder import decode_action_images
 
         clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
@@ -152,13 +160,15 @@ class WorldActionPolicy:
                                        layout=clip.layout, sigma=clip.sigma,
                                        fallback_rotation=current_rotation)  # fmt: skip
         except ValueError as err:  # no point found in two views anywhere: an unusable plan
-            return {"position": None, "error": str(err)}
-        return {"position": dec.position, "rotation": dec.rotation, "gripper": dec.gripper,
-                "confidence": dec.confidence.min(axis=1)}  # fmt: skip
+            plan.info["error"] = str(err)
+            return None
+        return dec
 
 
-def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -> list[Action]:
-    """Decoded trajectory (T frames, frame 0 = now) -> Actions for frames 1..T-1.
+def chunk_actions(
+    traj: DecodedActions | None, smoothing: int = 0, min_confidence: float = 0.0
+) -> list[Action]:
+    """Decoded trajectory (T frames, frame 0 = now) -> Actions for frames 1..T-1 (none if None).
 
     Smoothing (:func:`smooth_chunk`, window ``smoothing``) runs over position and the 6-D
     rotation, which are then projected back to a rotation; the gripper is left as decoded
@@ -166,17 +176,17 @@ def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -
     """
     from actionimages.geometry import matrix_to_rot6d, nearest_rotation, rot6d_to_matrix
 
-    if traj.get("position") is None:
+    if traj is None:
         return []
-    pos = np.asarray(traj["position"], dtype=np.float64)  # (T, 3)
-    rot6 = np.asarray(matrix_to_rot6d(np.asarray(traj["rotation"], dtype=np.float64)))  # (T, 6)
-    grip = np.clip(np.asarray(traj["gripper"], dtype=np.float64), 0.0, 1.0)  # (T,)
+    pos = np.asarray(traj.position, dtype=np.float64)  # (T, 3)
+    rot6 = np.asarray(matrix_to_rot6d(np.asarray(traj.rotation, dtype=np.float64)))  # (T, 6)
+    grip = np.clip(np.asarray(traj.gripper, dtype=np.float64), 0.0, 1.0)  # (T,)
     if not (np.isfinite(pos).all() and np.isfinite(rot6).all() and np.isfinite(grip).all()):
         return []
     if smoothing:
         pos, rot6 = smooth_chunk(pos, smoothing), smooth_chunk(rot6, smoothing)
     rot = np.asarray(nearest_rotation(rot6d_to_matrix(rot6)))  # (T, 3, 3)
-    conf = np.asarray(traj.get("confidence", np.ones(len(pos))))
+    conf = np.asarray(traj.step_confidence)  # (T,)
     out, last = [], None
     for t in range(1, len(pos)):
         if conf[t] >= min_confidence or last is None:
@@ -185,30 +195,50 @@ def chunk_actions(traj: dict, smoothing: int = 0, min_confidence: float = 0.0) -
     return out
 
 
-def upsample_trajectory(traj: dict, k: int) -> dict:
+def upsample_trajectory(traj: DecodedActions | None, k: int) -> DecodedActions | None:
     """A decoded plan of T frames -> (T - 1) k + 1 frames, one per control step.
 
-    Positions and gripper are interpolated linearly, rotations by spherical linear
-    interpolation (SciPy's Slerp) between successive decoded frames; confidence takes the
-    lower of its two frames. ``k = 1`` or an undecodable plan returns ``traj`` as is.
+    Positions, points and gripper are interpolated linearly, rotations by spherical
+    linear interpolation (SciPy's Slerp) between successive decoded frames; per-step
+    evidence (confidence, views used, visibility, reprojection error) takes the weaker of
+    its segment's two frames. ``k = 1`` or an undecodable plan (None) returns ``traj``.
     """
-    if k == 1 or traj.get("position") is None:
+    if k == 1 or traj is None:
         return traj
     from scipy.spatial.transform import Rotation, Slerp
 
-    pos = np.asarray(traj["position"], dtype=np.float64)  # (T, 3)
-    T = len(pos)
-    t_new = np.arange((T - 1) * k + 1) / k  # (T', ) in units of clip frames
-    out = dict(traj)
-    out["position"] = np.stack([np.interp(t_new, np.arange(T), pos[:, d]) for d in range(3)], 1)
-    out["gripper"] = np.interp(t_new, np.arange(T), np.asarray(traj["gripper"], dtype=np.float64))
-    rot = Rotation.from_matrix(np.asarray(traj["rotation"], dtype=np.float64))
-    out["rotation"] = Slerp(np.arange(T), rot)(t_new).as_matrix()  # (T', 3, 3)
-    if "confidence" in traj:
-        conf = np.asarray(traj["confidence"], dtype=np.float64)
-        lo = np.minimum(conf[:-1], conf[1:])  # (T-1,) the weaker end of each segment
-        out["confidence"] = np.concatenate([np.repeat(lo, k), conf[-1:]])
-    return out
+    T = len(traj.position)
+    t_new = np.arange((T - 1) * k + 1) / k  # (T',) in units of clip frames
+
+    def lerp(x):  # (T, ...) -> (T', ...)
+        x = np.asarray(x, dtype=np.float64)
+        flat = x.reshape(T, -1)
+        cols = [np.interp(t_new, np.arange(T), flat[:, j]) for j in range(flat.shape[1])]
+        return np.stack(cols, 1).reshape(len(t_new), *x.shape[1:])
+
+    def weaker(x, pick, axis=0):  # the weaker end of each segment, repeated k times, then the last
+        x = np.moveaxis(np.asarray(x), axis, 0)
+        lo = pick(x[:-1], x[1:])
+        out = np.concatenate([np.repeat(lo, k, axis=0), x[-1:]])
+        return np.moveaxis(out, 0, axis)
+
+    rot = Rotation.from_matrix(np.asarray(traj.rotation, dtype=np.float64))
+    return dataclasses.replace(
+        traj, position=lerp(traj.position), rotation=Slerp(np.arange(T), rot)(t_new).as_matrix(),
+        gripper=lerp(traj.gripper), points=lerp(traj.points),
+        confidence=weaker(traj.confidence, np.minimum), views_used=weaker(traj.views_used, np.minimum),
+        reprojection_error=weaker(traj.reprojection_error, np.maximum),
+        visible=weaker(traj.visible, np.logical_and, axis=1),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """One plan the policy made: the control step it was made at, the plan, its decoding."""
+
+    step: int
+    plan: Plan
+    trajectory: DecodedActions | None
 
 
 SMOOTHING_ORDER = 3
@@ -275,7 +305,7 @@ def policy_panel(policy: WorldActionPolicy, obs: dict) -> np.ndarray:
         img = _resize(real[i], H, W)
         gen = np.zeros_like(img)
         if step_plan is not None:
-            at, plan, traj = step_plan
+            at, plan, traj = step_plan.step, step_plan.plan, step_plan.trajectory
             # obs is the frame before this step's action ran: plan frame (steps - 1 - at)
             frames = (plan.video if plan.video is not None else plan.actions).shape[1]
             t = min(max(policy.steps - 1 - at, 0), frames - 1)
@@ -285,8 +315,8 @@ def policy_panel(policy: WorldActionPolicy, obs: dict) -> np.ndarray:
                     / 255
                 )
                 img = overlay_action_images(img[None], act[None])[0]
-            if traj.get("position") is not None:
-                uv, depth = obs["cameras"][v].project(np.asarray(traj["position"])[t:])
+            if traj is not None:
+                uv, depth = obs["cameras"][v].project(np.asarray(traj.position)[t:])
                 img = draw_points(img, np.where(depth[:, None] > 0, uv, np.nan))
             if plan.video is not None:
                 gen = _resize((plan.video[i, t] * 255).round().astype(np.uint8), H, W)
