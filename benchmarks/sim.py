@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from actionimages.eval.harness import wilson_interval
-from actionimages.sim import HELDOUT_TASKS, TASKS, ExpertPolicy, RandomPolicy, make_env
+from actionimages.sim import HELDOUT_TASKS, SIM_TASKS, ExpertPolicy, RandomPolicy, make_env
 from actionimages.sim.record import rollout
 
 STATIC4 = ("front", "left_shoulder", "right_shoulder", "overhead")
@@ -47,7 +47,7 @@ def render_rate(views: tuple[str, ...], size: int, mesh: str, n: int) -> float:
 
 def expert_rate(cameras: tuple[str, ...], episodes: int) -> float:
     """Expert episodes per minute over a mix of tasks (one episode each, cycling)."""
-    tasks = list(TASKS)
+    tasks = list(SIM_TASKS)
     envs = {t: make_env(t, cameras, 128, split="train") for t in tasks}
     try:
         t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def main() -> None:
         "5_views_128px": expert_rate((*STATIC4, "wrist"), 10 if args.quick else 20),
     }
     rows = {}
-    for task in TASKS:
+    for task in SIM_TASKS:
         held = task in HELDOUT_TASKS
         rows[task] = {
             "expert_train_looks": success(task, "zero_shot_tasks" if held else "in_domain", "expert", episodes),

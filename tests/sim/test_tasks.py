@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionimages.sim import HELDOUT_TASKS, TASKS, RandomPolicy, make_env
+from actionimages.sim import HELDOUT_TASKS, SIM_TASKS, RandomPolicy, make_env
 
 from .conftest import run_expert
 
 
-@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("task", list(SIM_TASKS))
 def test_expert_succeeds(blind_env, task):
     split = "zero_shot_tasks" if task in HELDOUT_TASKS else "in_domain"
     env = blind_env(task, split=split)
@@ -28,7 +28,7 @@ def test_expert_succeeds_with_heldout_objects_and_looks(blind_env, task):
 
 
 def test_success_detectors_start_false(blind_env):
-    for task in TASKS:
+    for task in SIM_TASKS:
         env = blind_env(task, variation="train")
         for seed in range(3):
             env.reset(seed=seed)
@@ -49,7 +49,7 @@ def test_random_policy_fails(blind_env):
 
 
 def test_instructions_are_paraphrased_and_name_the_colours():
-    for name, cls in TASKS.items():
+    for name, cls in SIM_TASKS.items():
         assert len(set(cls.instructions)) >= 4, name
     seen = set()
     with make_env("place_cup", cameras=(), variation="train") as env:

@@ -106,9 +106,9 @@ def _render(args: argparse.Namespace) -> int:
     from actionimages.sim.preview import task_grid
     from actionimages.sim.record import parse_list
     from actionimages.sim.splits import get_split
-    from actionimages.sim.tasks import TASKS
+    from actionimages.sim.tasks import SIM_TASKS
 
-    tasks = tuple(TASKS) if args.tasks == "all" else parse_list(args.tasks)
+    tasks = tuple(SIM_TASKS) if args.tasks == "all" else parse_list(args.tasks)
     get_split(args.split)
     path = task_grid(tasks, parse_list(args.cameras), args.image_size, args.out,
                      split=args.split, seed=args.seed)  # fmt: skip
@@ -117,12 +117,12 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from actionimages.sim import CAMERA_RANGES, SPLITS, TASKS, VARIATION_PRESETS
+    from actionimages.sim import CAMERA_RANGES, SIM_TASKS, SPLITS, VARIATION_PRESETS
     from actionimages.sim.cameras import ALL_VIEWS
 
     info = {
         "tasks": {n: {"instructions": list(c.instructions), "max_steps": c.max_steps}
-                  for n, c in TASKS.items()},
+                  for n, c in SIM_TASKS.items()},
         "splits": {n: {"tasks": list(s.tasks), "camera_range": s.camera_range,
                        "variation": s.variation, "objects": s.objects,
                        "seed_offset": s.seed_offset, "description": s.description}

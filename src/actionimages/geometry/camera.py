@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+# Flips y and z: an OpenCV camera frame <-> an OpenGL eye frame (its own inverse).
+GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+
 
 @dataclass(frozen=True, eq=False)
 class Camera:
@@ -140,6 +143,59 @@ class Camera:
         fy = 0.5 * height / np.tan(np.deg2rad(fov_y_deg) / 2)
         K = np.array([[fy, 0, width / 2], [0, fy, height / 2], [0, 0, 1.0]])
         return cls(K, look_at(eye, target, up), height, width)
+
+    # --- other conventions ----------------------------------------------------------
+    @classmethod
+    def from_gl_matrices(
+        cls, view: np.ndarray, projection: np.ndarray, height: int, width: int
+    ) -> Camera:
+        """The camera of OpenGL ``view`` (4, 4) and ``projection`` (4, 4) matrices, row-major.
+
+        OpenGL (and MuJoCo, three.js, Isaac's viewport): the eye looks down -z with y up,
+        and the projection maps to normalised device coordinates. An OpenGL eye point
+        x_gl = V X is x_cv = diag(1, -1, -1) x_gl in this project's OpenCV convention;
+        NDC x = P00 x_cv / z_cv - P02 and y = -P11 y_cv / z_cv - P12, window u = (x + 1) W / 2,
+        v = (1 - y) H / 2 with row 0 at the top. Hence fx = P00 W / 2, cx = (1 - P02) W / 2,
+        fy = P11 H / 2, cy = (1 + P12) H / 2. (PyBullet gives column-major lists:
+        ``np.reshape(m, (4, 4)).T``.)
+        """
+        V = np.asarray(view, dtype=np.float64).reshape(4, 4)
+        P = np.asarray(projection, dtype=np.float64).reshape(4, 4)
+        if abs(P[3, 2] + 1.0) > 1e-9 or abs(P[0, 1]) > 1e-9 or abs(P[1, 0]) > 1e-9:
+            raise ValueError("not a perspective OpenGL projection matrix (expected P[3,2] = -1)")
+        cx, cy = (1.0 - P[0, 2]) * width / 2.0, (1.0 + P[1, 2]) * height / 2.0
+        K = np.array(
+            [[P[0, 0] * width / 2.0, 0.0, cx], [0.0, P[1, 1] * height / 2.0, cy], [0, 0, 1]]
+        )
+        return cls(K, GL_FROM_CV @ V, height, width)
+
+    @classmethod
+    def from_opengl(cls, view: np.ndarray, fov_y_deg: float, height: int, width: int) -> Camera:
+        """An OpenGL / MuJoCo camera: world-to-eye ``view`` (4, 4) and vertical field of view.
+
+        Square pixels, principal point at the image centre (MuJoCo's ``cam_fovy``). For
+        MuJoCo, ``view`` is the inverse of the camera's pose (``cam_xpos``, ``cam_xmat``).
+        """
+        if not 0 < fov_y_deg < 180:
+            raise ValueError(f"fov_y_deg must lie in (0, 180), got {fov_y_deg}")
+        f = 0.5 * height / np.tan(np.deg2rad(fov_y_deg) / 2)
+        K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+        return cls(K, GL_FROM_CV @ np.asarray(view, dtype=np.float64).reshape(4, 4), height, width)
+
+    def to_gl_matrices(
+        self, near: float = 0.01, far: float = 10.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(view (4, 4), projection (4, 4)) row-major OpenGL matrices (inverse of the above)."""
+        H, W = self.height, self.width
+        (fx, skew, cx), (_, fy, cy), _ = self.K
+        if abs(skew) > 1e-12:
+            raise ValueError("OpenGL projection matrices cannot express a skewed K")
+        proj = np.zeros((4, 4))
+        proj[0, 0], proj[0, 2] = 2.0 * fx / W, 1.0 - 2.0 * cx / W
+        proj[1, 1], proj[1, 2] = 2.0 * fy / H, 2.0 * cy / H - 1.0
+        proj[2, 2], proj[2, 3] = -(far + near) / (far - near), -2.0 * far * near / (far - near)
+        proj[3, 2] = -1.0
+        return GL_FROM_CV @ self.world_to_camera, proj
 
     def __repr__(self) -> str:
         c = np.round(self.center, 3).tolist()

@@ -34,6 +34,8 @@ class Observation:
         ee_rotation: (3, 3) its rotation (columns e_x, e_y, e_z; e_z = approach).
         gripper: openness in [0, 1], 1 = open.
         instruction: the task in words.
+        step: the control step within the episode (optional; a planner replaying a
+            recorded trajectory reads it).
     """
 
     images: Mapping[str, np.ndarray]
@@ -42,6 +44,7 @@ class Observation:
     ee_rotation: np.ndarray
     gripper: float
     instruction: str
+    step: int | None = None
 
     def __post_init__(self) -> None:
         for view, img in self.images.items():
@@ -66,10 +69,11 @@ class Observation:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Observation:
         """From the simulator's dict (extra keys such as ``joint_positions`` are ignored)."""
-        missing = [f.name for f in fields(cls) if f.name not in d]
+        optional = {"step"}
+        missing = [f.name for f in fields(cls) if f.name not in d and f.name not in optional]
         if missing:
             raise ValueError(f"observation lacks {missing}; see actionimages.policy.Observation")
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     def __getitem__(self, key: str) -> Any:
         if key not in {f.name for f in fields(self)}:
@@ -77,4 +81,5 @@ class Observation:
         return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default) if key in {f.name for f in fields(self)} else default
+        value = getattr(self, key, None) if key in {f.name for f in fields(self)} else None
+        return default if value is None else value

@@ -10,10 +10,12 @@ with ground-truth action images the policy must match the expert).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
+from actionimages.clips import ClipConfig
 from actionimages.codec.decoder import DecodedActions
 from actionimages.geometry.camera import Camera
 from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
@@ -38,6 +40,26 @@ class Plan:
     info: dict = field(default_factory=dict)
 
 
+@runtime_checkable
+class Planner(Protocol):
+    """What :class:`~actionimages.policy.WorldActionPolicy` asks of a planner.
+
+    clip: the :class:`~actionimages.clips.ClipConfig` its plans are framed in (frames per
+        plan, frame rate, action-image layout and sigma, which the decoder needs).
+    reset(): start a new episode.
+    plan(obs, views) -> Plan: one chunk from an observation (see
+        :class:`~actionimages.policy.Observation` for the keys read: ``images`` and
+        ``cameras`` of ``views``, ``instruction``, and ``ee_position``, ``ee_rotation``,
+        ``gripper`` for a model given the current pose).
+    """
+
+    clip: ClipConfig
+
+    def reset(self) -> None: ...
+
+    def plan(self, obs: dict, views) -> Plan: ...
+
+
 def observation_views(obs: dict, views) -> tuple[list[np.ndarray], list[Camera]]:
     """The images and cameras of ``views`` in ``obs``, with a clear error for a missing one."""
     missing = [
@@ -60,6 +82,10 @@ class ModelPlanner:
         # None: the model folder's own default sampling settings
         self.pipeline, self.sampling = pipeline, sampling or pipeline.default_sampling
         self.calls = 0
+
+    @property
+    def clip(self) -> ClipConfig:
+        return self.pipeline.clip
 
     @property
     def horizon(self) -> int:
@@ -99,17 +125,42 @@ class GroundTruthPlanner:
     is the current pose) into the policy's views, in the model's image frame.
     """
 
-    def __init__(self, env, clip) -> None:
+    def __init__(self, env, clip: ClipConfig) -> None:
         self.env, self.clip = env, clip
         self.shadow = None
         self.targets: list = []
         self.step = 0
+        self._recorded = False
+
+    @classmethod
+    def from_trajectory(cls, position, rotation, gripper, clip: ClipConfig) -> GroundTruthPlanner:
+        """Replay an expert trajectory recorded elsewhere (another simulator, a real robot).
+
+        position (N, 3), rotation (N, 3, 3), gripper (N,): the commanded end-effector
+        targets at the control rate, index 0 = the pose at the episode's start; the plan at
+        step k draws targets k .. k + horizon - 1 (the last one held).
+        """
+        pos, rot = np.asarray(position, np.float64), np.asarray(rotation, np.float64)
+        grip = np.asarray(gripper, np.float64)
+        N = len(pos)
+        if pos.shape != (N, 3) or rot.shape != (N, 3, 3) or grip.shape != (N,) or N == 0:
+            raise ValueError(
+                f"trajectory must be position (N, 3), rotation (N, 3, 3), gripper (N,), got "
+                f"{pos.shape}, {rot.shape}, {grip.shape}"
+            )
+        planner = cls(None, clip)
+        planner.targets = [(pos[i], rot[i], float(grip[i])) for i in range(N)]
+        planner._recorded = True
+        return planner
 
     @property
     def horizon(self) -> int:
         return self.clip.num_frames
 
     def reset(self) -> None:
+        self.step = 0
+        if self._recorded:  # a given trajectory: nothing to replay
+            return
         if self.shadow is None:
             self.shadow = self.env.with_config(cameras=())
         self.shadow.reset(seed=self.env.seed)

@@ -84,6 +84,11 @@ class WorldActionPolicy:
     """A planner (model or ground truth) + geometric decoding + an action-chunk queue."""
 
     def __init__(self, planner, config: PolicyConfig | None = None) -> None:
+        if not all(hasattr(planner, a) for a in ("clip", "reset", "plan")):
+            raise TypeError(
+                f"{type(planner).__name__} is not a Planner: it needs .clip (the ClipConfig of its "
+                "plans), .reset() and .plan(obs, views) (see actionimages.policy.Planner)"
+            )
         self.planner, self.config = planner, config or PolicyConfig()
         self.queue: deque[Action] = deque()
         self.plans: list[PlanRecord] = []
@@ -139,7 +144,7 @@ class WorldActionPolicy:
             else self.decode(plan, obs["ee_rotation"])
         )
         self.plans.append(PlanRecord(self.steps, plan, traj))
-        clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
+        clip = self.planner.clip
         from actionimages.clips import source_frames_per_clip_frame
 
         traj = upsample_trajectory(
@@ -154,7 +159,7 @@ class WorldActionPolicy:
         position still comes from the images)."""
         from actionimages.codec.decoder import decode_action_images
 
-        clip = getattr(self.planner, "clip", None) or self.planner.pipeline.clip
+        clip = self.planner.clip
         try:
             dec = decode_action_images(plan.actions, plan.cams, method=self.config.decoder,
                                        layout=clip.layout, sigma=clip.sigma,

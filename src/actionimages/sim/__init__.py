@@ -45,21 +45,33 @@ ranges, OpenGL <-> OpenCV), ``scene`` (world, assets, distractors, rendering),
 settings), ``record`` (LeRobot recording), ``preview`` (figures).
 """
 
-from actionimages.sim.action import Action
-from actionimages.sim.cameras import ALL_VIEWS, CAMERA_RANGES, STATIC_VIEWS, CameraRange
-from actionimages.sim.env import EnvConfig, SimEnv, make_env
-from actionimages.sim.expert import ExpertPolicy, RandomPolicy
-from actionimages.sim.splits import HELDOUT_TASKS, SPLITS, TRAIN_TASKS, Split, get_split
-from actionimages.sim.tasks import TASKS, get_task
-from actionimages.sim.variation import VARIATION_PRESETS, VariationConfig
+# Lazy (PEP 562): ``actionimages.sim.action`` (the Action type the policy returns) and
+# the waypoint vocabulary import without PyBullet; the environment loads it on first use.
+_EXPORTS = {
+    "Action": "action", "ALL_VIEWS": "cameras", "CAMERA_RANGES": "cameras",
+    "STATIC_VIEWS": "cameras", "CameraRange": "cameras", "EnvConfig": "env", "SimEnv": "env",
+    "make_env": "env", "ExpertPolicy": "expert", "RandomPolicy": "expert",
+    "HELDOUT_TASKS": "splits", "SPLITS": "splits", "TRAIN_TASKS": "splits", "Split": "splits",
+    "get_split": "splits", "SIM_TASKS": "tasks", "get_task": "tasks",
+    "VARIATION_PRESETS": "variation", "VariationConfig": "variation",
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'actionimages.sim' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"actionimages.sim.{_EXPORTS[name]}"), name)
+
 
 __all__ = [
     "ALL_VIEWS",
     "CAMERA_RANGES",
     "HELDOUT_TASKS",
+    "SIM_TASKS",
     "SPLITS",
     "STATIC_VIEWS",
-    "TASKS",
     "TRAIN_TASKS",
     "VARIATION_PRESETS",
     "Action",

@@ -215,7 +215,6 @@ def wrist_camera(hand_to_world: np.ndarray, height: int, width: int) -> Camera:
 
 
 # --- OpenGL <-> OpenCV -----------------------------------------------------------------
-_GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips y and z: OpenCV camera <-> OpenGL eye
 
 
 def camera_to_gl(
@@ -226,44 +225,30 @@ def camera_to_gl(
     With ``tiny_renderer`` the principal point is shifted by :data:`TINY_RENDERER_OFFSET`
     so the CPU renderer's pixels land where ``camera.project`` puts them.
     """
-    H, W = camera.height, camera.width
-    (fx, _, cx), (_, fy, cy), _ = camera.K
-    if abs(camera.K[0, 1]) > 1e-12:
-        raise ValueError("OpenGL projection matrices cannot express a skewed K")
     if tiny_renderer:
-        cx, cy = cx - TINY_RENDERER_OFFSET[0], cy - TINY_RENDERER_OFFSET[1]
-    view = _GL_FROM_CV @ camera.world_to_camera
-    proj = np.zeros((4, 4))
-    proj[0, 0] = 2.0 * fx / W
-    proj[0, 2] = 1.0 - 2.0 * cx / W
-    proj[1, 1] = 2.0 * fy / H
-    proj[1, 2] = 2.0 * cy / H - 1.0
-    proj[2, 2] = -(far + near) / (far - near)
-    proj[2, 3] = -2.0 * far * near / (far - near)
-    proj[3, 2] = -1.0
+        K = camera.K.copy()
+        K[:2, 2] -= TINY_RENDERER_OFFSET
+        camera = Camera(K, camera.world_to_camera, camera.height, camera.width)
+    view, proj = camera.to_gl_matrices(near, far)
     return view.T.reshape(-1).tolist(), proj.T.reshape(-1).tolist()
 
 
 def camera_from_gl(
     view_matrix, projection_matrix, height: int, width: int, *, tiny_renderer: bool = True
 ) -> Camera:
-    """The SPEC ``Camera`` that PyBullet renders with these matrices (inverse of the above).
+    """The SPEC ``Camera`` that PyBullet renders with these column-major matrices.
 
-    Derivation: an OpenGL eye point x_gl = V X has x_cv = diag(1, -1, -1) x_gl; NDC
-    x = P00 x_cv / z_cv - P02 and y = -P11 y_cv / z_cv - P12; window u = (x + 1) W / 2
-    and, with image row 0 at the top, v = (1 - y) H / 2. Hence fx = P00 W / 2,
-    cx = (1 - P02) W / 2, fy = P11 H / 2, cy = (1 + P12) H / 2.
+    :meth:`Camera.from_gl_matrices` (the derivation is there), plus the tiny renderer's
+    half-pixel offset.
     """
     V = np.asarray(view_matrix, dtype=np.float64).reshape(4, 4).T
     P = np.asarray(projection_matrix, dtype=np.float64).reshape(4, 4).T
-    if abs(P[3, 2] + 1.0) > 1e-9 or abs(P[0, 1]) > 1e-9 or abs(P[1, 0]) > 1e-9:
-        raise ValueError("not a perspective OpenGL projection matrix (expected P[3,2] = -1)")
-    cx = (1.0 - P[0, 2]) * width / 2.0
-    cy = (1.0 + P[1, 2]) * height / 2.0
-    if tiny_renderer:
-        cx, cy = cx + TINY_RENDERER_OFFSET[0], cy + TINY_RENDERER_OFFSET[1]
-    K = np.array([[P[0, 0] * width / 2.0, 0.0, cx], [0.0, P[1, 1] * height / 2.0, cy], [0, 0, 1]])
-    return Camera(K, _GL_FROM_CV @ V, height, width)
+    cam = Camera.from_gl_matrices(V, P, height, width)
+    if not tiny_renderer:
+        return cam
+    K = cam.K.copy()
+    K[:2, 2] += TINY_RENDERER_OFFSET
+    return Camera(K, cam.world_to_camera, height, width)
 
 
 def pybullet_camera(

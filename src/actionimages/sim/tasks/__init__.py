@@ -13,7 +13,7 @@ from actionimages.sim.tasks.grasp import LiftBlock, PickCup, PlaceCup
 from actionimages.sim.tasks.push import PressButton, PushBlock
 from actionimages.sim.tasks.reach import ReachTarget
 
-TASKS: dict[str, type[Task]] = {
+SIM_TASKS: dict[str, type[Task]] = {
     cls.name: cls
     for cls in (
         ReachTarget,
@@ -32,9 +32,9 @@ TASKS: dict[str, type[Task]] = {
 
 def get_task(name: str) -> type[Task]:
     """The task class called ``name``; a ``ValueError`` lists the valid names."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
-    return TASKS[name]
+    if name not in SIM_TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(SIM_TASKS)}")
+    return SIM_TASKS[name]
 
 
-__all__ = ["TASKS", "ObjectPoint", "Task", "TaskContext", "get_task"]
+__all__ = ["SIM_TASKS", "ObjectPoint", "Task", "TaskContext", "get_task"]
