@@ -185,3 +185,46 @@ def test_video_only_frame_deltas_leave_action_clips_plain():
     assert torch.equal(actions, a0)  # action clips untouched
     assert torch.allclose(video[:, :, :, 1:], v0[:, :, :, 1:] - v0[:, :, :, :1])
     assert torch.allclose(from_frame_deltas(d, 2, (VIDEO,)), x, atol=1e-6)
+
+
+def test_exact_task_mix_realises_the_configured_ratios_despite_video_only_clips():
+    from actionimages.model.masking import PAPER_TASK_RATIOS, exact_mix_ratios
+    from actionimages.train.trainer import video_only_fraction
+
+    target = torch.tensor(PAPER_TASK_RATIOS, dtype=torch.float64)
+    B = 200_000
+    for f in (0.03, 0.2):  # below and above the 5% video-only target
+        allowed = torch.ones(B, 4, dtype=torch.bool)
+        allowed[: int(f * B), :3] = False
+        g = torch.Generator().manual_seed(0)
+        plain = torch.bincount(sample_tasks(allowed, PAPER_TASK_RATIOS, g), minlength=4) / B
+        assert abs(float(plain[3]) - (f + (1 - f) * 0.05)) < 0.005  # e.g. 24%, not 5%
+        ratios, p_keep = exact_mix_ratios(PAPER_TASK_RATIOS, f)  # what the trainer does:
+        tasks = sample_tasks(torch.ones_like(allowed), ratios, g)
+        tasks[~allowed[:, 0]] = 3  # video-only clips can only be video_only
+        keep = allowed[:, 0] | (torch.rand(B, generator=g) < p_keep)
+        realised = torch.bincount(tasks[keep], minlength=4).double() / keep.sum()
+        assert torch.allclose(realised, target, atol=0.005), (f, realised)
+        assert (p_keep == 1.0) == (f <= 0.05)
+    items = [{"tasks": torch.tensor([k % 4 != 0] * 3 + [True])} for k in range(8)]
+    assert video_only_fraction(items) == 0.25
+
+
+def test_the_trainer_realises_the_exact_mix_on_a_video_only_mixture(tmp_path):
+    from actionimages.train.config import TrainConfig
+    from actionimages.train.trainer import Trainer
+    from tests.train.test_trainer import TinyClips
+
+    class HalfVideoOnly(TinyClips):
+        def __getitem__(self, i):
+            item = super().__getitem__(i)
+            if i % 2:
+                item["tasks"] = torch.tensor([False, False, False, True])
+            return item
+
+    cfg = TrainConfig.preset("debug", output_dir=str(tmp_path), task_mix="exact", batch_size=8)
+    t = Trainer(cfg, dataset=HalfVideoOnly(), wam=debug_wam(seed=0))
+    assert t.video_only_fraction == 0.5 and 0 < t.keep_video_only < 1
+    logs = t.train(6)
+    counts = torch.tensor([[row[f"tasks/{k}"] for k in TASKS] for row in logs]).sum(0)
+    assert counts[3] / counts.sum() < 0.25  # per-clip renormalisation would give >= 50%

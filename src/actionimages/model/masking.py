@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from actionimages.clips import TASKS
@@ -65,13 +66,17 @@ def task_frame_states(
 
 
 def sample_tasks(
-    allowed: torch.Tensor, ratios: Sequence[float], generator: torch.Generator
+    allowed: torch.Tensor,
+    ratios: Sequence[float],
+    generator: torch.Generator,
 ) -> torch.Tensor:
     """One task per sample, drawn with ``ratios`` renormalised over the allowed tasks.
 
     Args:
         allowed: (B, 4) bool, which tasks each sample supports (the sampler's ``tasks``).
-        ratios: 4 non-negative weights in :data:`TASKS` order.
+        ratios: 4 non-negative weights in :data:`TASKS` order. Clips that allow only
+            video_only shift the realised mix towards it; :func:`exact_mix_ratios` gives
+            the ratios that realise a target mix exactly (the trainer's ``task_mix="exact"``).
 
     Returns:
         (B,) long task indices.
@@ -85,6 +90,32 @@ def sample_tasks(
     if (p.sum(1) <= 0).any():
         raise ValueError("a sample allows no task with a positive ratio")
     return torch.multinomial(p / p.sum(1, keepdim=True), 1, generator=generator)[:, 0]
+
+
+def exact_mix_ratios(
+    ratios: Sequence[float], restricted_fraction: float
+) -> tuple[tuple[float, ...], float]:
+    """How to realise ``ratios`` exactly when a fraction f of clips can only be video_only.
+
+    Returns (ratios for fully labelled clips, probability of keeping a video-only clip).
+    With targets r (normalised): if f <= r_vo, labelled clips draw r'_vo = (r_vo - f) /
+    (1 - f) and r'_k = r_k / (1 - f), and every clip is kept, so f + (1 - f) r'_vo = r_vo.
+    If f > r_vo, labelled clips never draw video_only and a video-only clip is kept (its
+    loss counted) with probability p = r_vo (1 - f) / (f (1 - r_vo)), which makes
+    f p / (1 - f + f p) = r_vo among the clips that train.
+    """
+    r = np.asarray(ratios, dtype=np.float64)
+    r = r / r.sum()
+    f = float(restricted_fraction)
+    if not 0.0 <= f < 1.0:
+        raise ValueError(f"restricted_fraction must lie in [0, 1), got {f}")
+    vo = TASKS.index("video_only")
+    out = r.copy()
+    if f <= r[vo]:
+        out[vo] = r[vo] - f
+        return tuple((out / out.sum()).tolist()), 1.0
+    out[vo] = 0.0
+    return tuple((out / out.sum()).tolist()), float(r[vo] * (1 - f) / (f * (1 - r[vo])))
 
 
 def frame_states(

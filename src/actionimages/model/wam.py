@@ -210,12 +210,14 @@ class WorldActionModel(nn.Module):
     # --- training loss ----------------------------------------------------------------
     def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,
              shift: float = 1.0, sampling: str = "uniform", tasks: torch.Tensor | None = None,
-             action_weight: float = 1.0, first_action_prob: float = 0.0):  # fmt: skip
+             action_weight: float = 1.0, first_action_prob: float = 0.0,
+             keep: torch.Tensor | None = None):  # fmt: skip
         """Flow-matching loss over predicted tokens. Returns (loss, info dict with tasks/states/sigma).
 
         ``first_action_prob``: per sample, the probability that frame 0 of the action clips
         (the current pose) is a visible condition (:mod:`masking`). Latent frames made only
-        of padding past an episode's end (``enc.frame_valid``) carry no loss.
+        of padding past an episode's end (``enc.frame_valid``) carry no loss, nor do samples
+        with ``keep`` (B,) False (the exact task mix drops surplus video-only clips).
         """
         x = enc.latents
         B = x.shape[0]
@@ -238,6 +240,8 @@ class WorldActionModel(nn.Module):
         predicted = states == PREDICTED  # (B, 2VF)
         if enc.frame_valid is not None:
             predicted = predicted & enc.frame_valid
+        if keep is not None:
+            predicted = predicted & keep.to(predicted.device)[:, None]
         mask = predicted[:, None, :, None, None].to(pred.dtype)  # (B, 1, 2VF, 1, 1)
         weight = mask
         if action_weight != 1.0:

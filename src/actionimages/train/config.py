@@ -18,8 +18,11 @@ Presets:
 
 The task mix: each clip draws its task from ``task_ratios`` renormalised over the tasks
 it allows (a clip without actions allows only video_only), so a data mixture with
-video-only sources realises more video_only than configured; the trainer logs the
-realised ratios (``task_ratio/*``) every ``log_every`` steps.
+video-only sources realises more video_only than configured (about 24% instead of 5%
+under the paper's mixture). ``task_mix="exact"`` corrects for that: with a fraction f of
+video-only clips, labelled clips draw video_only with (r_vo - f) / (1 - f) and the other
+tasks with r_k / (1 - f). The trainer logs the realised ratios (``task_ratio/*``) every
+``log_every`` steps either way.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class TrainConfig:
         clip: the data sampler's :class:`~actionimages.clips.ClipConfig` (or a preset
             name: "debug", "long", "default"). The model folder records it for inference.
         task_ratios: joint / action_to_video / video_to_action / video_only weights.
+        task_mix: "per_clip" (each clip renormalises ``task_ratios`` over the tasks it
+            allows) or "exact" (the ratios of fully labelled clips are corrected for the
+            fraction of video-only clips, estimated on the first 64 clips, so that the
+            realised mix equals ``task_ratios``; see the module docstring).
         prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
         timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
         timestep_sampling: "uniform" or "logit_normal" for u.
@@ -77,6 +84,7 @@ class TrainConfig:
     batch_size: int = 2
     num_workers: int = 0
     task_ratios: tuple[float, float, float, float] = PAPER_TASK_RATIOS
+    task_mix: str = "per_clip"
     prompt_dropout: float = 0.1
     timestep_shift: float = 1.0
     timestep_sampling: str = "uniform"
@@ -108,6 +116,8 @@ class TrainConfig:
             raise TypeError("model and clip must be a ModelConfig / ClipConfig or a preset name")
         if self.steps < 0 or self.batch_size < 1:
             raise ValueError("steps must be >= 0 and batch_size >= 1")
+        if self.task_mix not in ("per_clip", "exact"):
+            raise ValueError(f"task_mix must be per_clip or exact, got {self.task_mix!r}")
         if len(self.task_ratios) != 4 or min(self.task_ratios) < 0 or sum(self.task_ratios) <= 0:
             raise ValueError(f"task_ratios must be 4 non-negative weights, got {self.task_ratios}")
         if not 0 <= self.prompt_dropout <= 1:

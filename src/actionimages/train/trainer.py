@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from actionimages.model.config import ModelConfig
 from actionimages.model.factory import build_world_action_model
-from actionimages.model.masking import TASKS
+from actionimages.model.masking import TASKS, exact_mix_ratios, sample_tasks
 from actionimages.model.wam import WorldActionModel
 from actionimages.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from actionimages.train.config import TrainConfig
@@ -88,6 +88,13 @@ def training_latent_codec(cfg: TrainConfig, dataset=None):
     return fit_pca_codec(dataset, mc, clips=min(len(dataset), 64))
 
 
+def video_only_fraction(dataset, clips: int = 64) -> float:
+    """Fraction of the first ``clips`` items that allow only video_only (no actions or cameras)."""
+    n = min(len(dataset), clips)
+    only = sum(bool(~torch.as_tensor(dataset[i]["tasks"])[:3].any()) for i in range(n))
+    return only / max(n, 1)
+
+
 def run_latent_codec_file(run_dir: str | Path) -> Path:
     """Where a run keeps its latent codec (runs written before the rename: codec.safetensors)."""
     run_dir = Path(run_dir)
@@ -131,6 +138,12 @@ class Trainer:
             wam = build_world_action_model(self.model_config, training_latent_codec(cfg, self.dataset),
                                            cfg.wan_path, cfg.text_path)  # fmt: skip
         self.wam = wam
+        self.task_ratios, self.keep_video_only = tuple(cfg.task_ratios), 1.0
+        if cfg.task_mix == "exact":
+            self.video_only_fraction = video_only_fraction(self.dataset)
+            self.task_ratios, self.keep_video_only = exact_mix_ratios(
+                cfg.task_ratios, self.video_only_fraction
+            )
         # Sample previews are drawn by the inference pipeline (the one sampler), which sits
         # above training: the caller hands in ``preview(wam, batch, cfg) -> (video, actions)``
         # (``actionimages train`` passes ``infer.pipeline.preview_sample``).
@@ -193,11 +206,18 @@ class Trainer:
         cfg = self.cfg
         self.wam.transformer.train()
         enc = self.wam.encode_batch(batch)
+        gen, tasks, keep = self.step_generator(self.step), None, None
+        if cfg.task_mix == "exact":  # see exact_mix_ratios: corrected ratios, surplus dropped
+            only_video = ~enc.allowed[:, :3].any(1).cpu()  # (B,)
+            tasks = sample_tasks(torch.ones_like(enc.allowed.cpu()), self.task_ratios, gen)
+            tasks[only_video] = TASKS.index("video_only")
+            keep = ~only_video | (torch.rand(len(tasks), generator=gen) < self.keep_video_only)
         with self.accelerator.autocast():
-            loss, info = self.wam.loss(enc, self.step_generator(self.step), cfg.task_ratios, cfg.prompt_dropout,
+            loss, info = self.wam.loss(enc, gen, self.task_ratios, cfg.prompt_dropout,
                                     cfg.timestep_shift, cfg.timestep_sampling,
                                     action_weight=cfg.action_loss_weight,
-                                    first_action_prob=self.model_config.first_action_prob)  # fmt: skip
+                                    first_action_prob=self.model_config.first_action_prob,
+                                    tasks=tasks, keep=keep)  # fmt: skip
         if not torch.isfinite(loss.detach()):
             raise NonFiniteLossError(self._diverged("loss", float(loss.detach())))
         self.accelerator.backward(loss)
@@ -217,7 +237,8 @@ class Trainer:
         self.step += 1
         # Realised task mix (issue 13): ratios are renormalised over each clip's allowed
         # tasks, so video-only clips shift the mix away from the configured ratios.
-        counts = torch.bincount(info["tasks"].cpu(), minlength=len(TASKS)).tolist()
+        trained = info["tasks"].cpu() if keep is None else info["tasks"].cpu()[keep]
+        counts = torch.bincount(trained, minlength=len(TASKS)).tolist()
         return {
             "loss": float(loss.detach()),
             "grad_norm": grad_norm,
