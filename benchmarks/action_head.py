@@ -29,14 +29,9 @@ from actionimages.codec.decoder import decode_action_images
 from actionimages.codec.roundtrip import markdown_table
 from actionimages.data.sampler import ClipConfig, ClipSampler, cameras_of
 from actionimages.geometry.rotations import geodesic_angle
-from actionimages.model.action_head import (
-    ActionHead,
-    ActionHeadConfig,
-    codec_round_trip,
-    collate,
-    fit_action_head,
-)
+from actionimages.model.action_head import ActionHead, ActionHeadConfig
 from actionimages.model.latent import PatchPCACodec
+from actionimages.train.action_head import codec_round_trip, collate, fit_action_head
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"intersect": ("learned head (ray intersection)", True),

@@ -16,13 +16,12 @@ from actionimages.geometry.rotations import euler_xyz_to_matrix, geodesic_angle
 from actionimages.model.action_head import (
     ActionHead,
     ActionHeadConfig,
-    codec_round_trip,
-    fit_action_head,
     intersect_rays,
     reference_to_world,
     world_to_reference,
 )
 from actionimages.model.latent import PatchPCACodec
+from actionimages.train.action_head import codec_round_trip, fit_action_head
 
 B, V, T, S = 2, 2, 5, 32  # batch, views, frames, image size
 

@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from actionimages.codec.roundtrip import run_codec_demo
+    from actionimages.eval.codec_demo import run_codec_demo
 
     run_codec_demo(args.rlbench, args.out, size=args.size)
     return 0

@@ -1,4 +1,7 @@
-"""Optional learned action head (paper Table 3, "w/ action head"; issue 6).
+"""Optional learned action head (paper Table 3, "w/ action head"; issue 6): the model.
+
+Its configuration is :mod:`actionimages.model.action_head_config`; its training loop
+:func:`actionimages.train.action_head.fit_action_head`.
 
 A small network that reads the action images the world model generates for V views,
 each with its Plücker ray map, and regresses every frame's 7-DoF action: position (3),
@@ -21,9 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,81 +32,15 @@ import torch.nn.functional as F
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
-from tqdm import tqdm
 
-from actionimages._presets import lookup
 from actionimages.data.atomic import atomic_write_bytes
 from actionimages.geometry.rotations import rot6d_to_matrix
-from actionimages.model.latent import PatchPCACodec
+from actionimages.model.action_head_config import ActionHeadConfig
 
 OUTPUTS = 10  # position 3 + rotation 6 (e_x, e_z) + gripper 1
-FUSIONS = ("mean", "max", "mean_max")
 SHORTCUT_GAIN = 10.0
 AXIS_UNIT = 0.1  # metres: the codec's default axis length, the scale of the point offsets
 ATTENTION_GAIN = 10.0  # softmax(10 x) of a [-1, 1] blob image: the peak outweighs the rest
-
-
-@dataclass(frozen=True)
-class ActionHeadConfig:
-    """Architecture and training settings of :class:`ActionHead`.
-
-    Attributes:
-        width: channels of the first conv stage (the second has 2x).
-        keypoints: K spatial-softmax attention maps per view.
-        hidden: width of the per-view and output MLPs.
-        temporal_kernel: frames mixed by the temporal convolution (1 = per frame).
-        fusion: how views are combined, "mean", "max" or "mean_max" (both, concatenated).
-        lr, weight_decay: AdamW settings (cosine decay to 0 over the run).
-        degrade_fraction: share of training clips sent through ``fit_action_head``'s codec.
-        rotation_weight, gripper_weight: loss weights relative to position.
-        triangulate: intersect each keypoint's pooled rays across views (least squares) and
-            give the points to the MLP, the position as a residual. False: the MLP alone.
-    """
-
-    name: str = "custom"
-    width: int = 32
-    keypoints: int = 8
-    hidden: int = 256
-    temporal_kernel: int = 3
-    fusion: str = "mean_max"
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    degrade_fraction: float = 0.5
-    rotation_weight: float = 1.0
-    gripper_weight: float = 1.0
-    triangulate: bool = True
-
-    def __post_init__(self) -> None:
-        if min(self.width, self.keypoints, self.hidden) < 1 or self.temporal_kernel % 2 == 0:
-            raise ValueError(f"width, keypoints, hidden must be >= 1 and temporal_kernel odd, got {self}")  # fmt: skip
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        if not 0.0 <= self.degrade_fraction <= 1.0:
-            raise ValueError(f"degrade_fraction must be in [0, 1], got {self.degrade_fraction}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ActionHeadConfig:
-        if unknown := set(d) - {f.name for f in dataclasses.fields(cls)}:
-            raise ValueError(f"unknown ActionHeadConfig fields: {sorted(unknown)}")
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> ActionHeadConfig:
-        return dataclasses.replace(lookup(PRESETS, name, "action-head"), **overrides)
-
-    @classmethod
-    def debug(cls, **overrides: Any) -> ActionHeadConfig:  # tests: a few thousand weights
-        return cls.preset("debug", **overrides)
-
-    @classmethod
-    def tiny(cls, **overrides: Any) -> ActionHeadConfig:  # the benchmark's CPU head
-        return cls.preset("tiny", **overrides)
-
-
-PRESETS = {
-    "debug": ActionHeadConfig(name="debug", width=8, keypoints=4, hidden=32),
-    "tiny": ActionHeadConfig(name="tiny", width=32, keypoints=8, hidden=256),
-}
 
 
 def _rigid(world_to_camera0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,7 +112,7 @@ class ActionHead(nn.Module):
     """Action images + ray maps of V views -> per-frame 7-DoF actions (see module docstring).
 
     Buffers ``position_mean`` (3,), ``position_scale`` (1,): the position's normalisation
-    (metres, reference frame), set from data by :func:`fit_action_head`."""
+    (metres, reference frame), set from data by :func:`actionimages.train.action_head.fit_action_head`."""
 
     def __init__(self, config: ActionHeadConfig | None = None):
         super().__init__()
@@ -276,7 +210,7 @@ class ActionHead(nn.Module):
         return position, rotation, gripper
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss on a collated batch with the sampler's keys (see :func:`collate`)."""
+        """Training loss on a collated batch with the sampler's keys (see :func:`actionimages.train.action_head.collate`)."""
         raw = self(batch["actions"], batch["plucker"])  # (B, T, 10)
         pos, rot = world_to_reference(batch["position"], batch["rotation"], batch["world_to_camera"][:, 0, 0])  # fmt: skip
         valid = batch["frame_valid"].to(raw.dtype)  # (B, T)
@@ -315,85 +249,3 @@ class ActionHead(nn.Module):
         head.load_state_dict(load_safetensors((path / "model.safetensors").read_bytes()))
         head.training_info = meta.get("training", {})
         return head
-
-
-def collate(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Stack sampler items into a batch: actions (B, V, T, H, W, 3), plucker (B, V, T, h, w, 6),
-    world_to_camera (B, V, T, 4, 4), position (B, T, 3), rotation (B, T, 3, 3), gripper and
-    frame_valid (B, T). Frames of clips without actions count as invalid."""
-    keys = ("actions", "plucker", "world_to_camera", "position", "rotation", "gripper")
-    batch = {k: torch.stack([it[k] for it in items]).float() for k in keys}
-    has_actions = torch.stack([it["tasks"][0] for it in items])  # (B,) joint task allowed
-    batch["frame_valid"] = torch.stack([it["frame_valid"] for it in items]) & has_actions[:, None]
-    return batch
-
-
-def codec_round_trip(codec: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """(B, V, T, H, W, 3) in [-1, 1] -> the same after ``codec.decode(codec.encode(.))``."""
-    B, V, T, H, W, _ = images.shape
-    x = images.reshape(B * V, T, H, W, 3).permute(0, 4, 1, 2, 3)  # (B*V, 3, T, H, W)
-    with torch.no_grad():
-        y = codec.decode(codec.encode(x))
-    return y.permute(0, 2, 3, 4, 1).reshape(B, V, T, H, W, 3).to(images.dtype)
-
-
-def fit_action_head(config: ActionHeadConfig, data_dirs: Sequence[str | Path], out: str | Path,
-                    steps: int, batch_size: int = 8, seed: int = 0,
-                    degrade: str | Path | nn.Module | None = None, *, clip=None,
-                    progress: bool = True) -> tuple[ActionHead, list[float]]:  # fmt: skip
-    """Train a head on ground-truth action images of ``data_dirs`` and save it to ``out``.
-
-    ``degrade``: a latent codec (or ``PatchPCACodec`` file) that a share
-    ``config.degrade_fraction`` of the clips is round-tripped through, so the head also
-    sees the blur and ringing of images that came out of the world model's latents.
-    ``clip``: ``ClipConfig`` (default ``ClipConfig.debug()``: 2 views x 9 frames at 64 x 64);
-    its seed and length are set from ``seed`` and ``steps``. Returns the head (eval mode)
-    and the loss of every step.
-    """
-    from actionimages.data.sampler import ClipConfig, ClipSampler  # lazy: video readers
-
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
-    codec = PatchPCACodec.load(degrade) if isinstance(degrade, str | Path) else degrade
-    torch.manual_seed(seed)
-    clip = dataclasses.replace(clip or ClipConfig.debug(), seed=seed, samples_per_epoch=steps * batch_size)  # fmt: skip
-    sampler = ClipSampler(list(data_dirs), clip)
-    head = ActionHead(config)
-    first = collate([sampler[i] for i in range(batch_size)])
-    # Normalise positions with the first batch: one isotropic scale keeps the loss a
-    # distance in metres, the mean saves the output bias a long walk to ~1 m depth.
-    pos, _ = world_to_reference(first["position"], first["rotation"], first["world_to_camera"][:, 0, 0])  # fmt: skip
-    pos = pos[first["frame_valid"]]  # (N, 3)
-    head.position_mean.copy_(pos.mean(0) if len(pos) else head.position_mean)
-    head.position_scale.fill_(float(pos.std(0, correction=0).norm().clamp_min(0.01)) if len(pos) else 1.0)  # fmt: skip
-    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warmup = min(50, max(1, steps // 10))
-
-    def lr_factor(i: int) -> float:  # linear warm-up, then cosine decay to 0
-        done = (i - warmup) / max(1, steps - warmup)
-        return (i + 1) / warmup if i < warmup else 0.5 * (1 + math.cos(math.pi * done))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    coins = torch.Generator().manual_seed(seed + 1)
-    losses: list[float] = []
-    bar = tqdm(range(steps), desc="action head", disable=not progress, mininterval=5)
-    for step in bar:
-        batch = first if step == 0 else collate([sampler[step * batch_size + i] for i in range(batch_size)])  # fmt: skip
-        if codec is not None and config.degrade_fraction > 0:
-            pick = torch.rand(batch_size, generator=coins) < config.degrade_fraction  # (B,)
-            if bool(pick.any()):
-                batch["actions"][pick] = codec_round_trip(codec, batch["actions"][pick])
-        loss, parts = head.loss(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", **{k: f"{v:.3f}" for k, v in parts.items()}, refresh=False)  # fmt: skip
-    head.eval()
-    degrade_name = type(degrade).__name__ if isinstance(degrade, nn.Module) else degrade
-    head.save(out, {"data": [str(d) for d in data_dirs], "steps": steps, "batch_size": batch_size,
-                    "seed": seed, "degrade": None if degrade is None else str(degrade_name),
-                    "clip": dataclasses.asdict(clip), "final_loss": losses[-1]})  # fmt: skip
-    return head, losses

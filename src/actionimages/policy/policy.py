@@ -132,7 +132,9 @@ class WorldActionPolicy:
         return chunk[: cfg.replan_every] if cfg.loop == "closed" else chunk
 
     def panel(self, obs: dict) -> np.ndarray:
-        """A rollout video frame: real vs generated, action images overlaid (see :func:`policy_panel`)."""
+        """A rollout video frame: real vs generated, action images overlaid (:func:`actionimages.viz.policy_panel`)."""
+        from actionimages.viz import policy_panel
+
         return policy_panel(self, obs)
 
     # --- one plan -> a chunk of actions --------------------------------------------------
@@ -269,64 +271,3 @@ def smooth_chunk(x: np.ndarray, window: int = 21) -> np.ndarray:
     if w < SMOOTHING_ORDER + 2:
         return x
     return savgol_filter(fine, w, SMOOTHING_ORDER, axis=0)[::2]
-
-
-def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    from actionimages.clips import resize_frames
-
-    if img.shape[:2] == (h, w):
-        return img
-    return resize_frames(np.ascontiguousarray(img[None]), h, w)[0].numpy()
-
-
-def draw_points(img: np.ndarray, uv: np.ndarray, color=(255, 255, 0)) -> np.ndarray:
-    """Mark (N, 2) pixel positions on an (H, W, 3) uint8 image with 2x2 dots (NaN / outside skipped)."""
-    out = img.copy()
-    H, W = img.shape[:2]
-    ok = np.isfinite(uv).all(1)
-    ij = np.floor(uv[ok][:, ::-1]).astype(int)  # (n, 2) row, column
-    for di in (0, 1):
-        for dj in (0, 1):
-            r, c = ij[:, 0] + di, ij[:, 1] + dj
-            keep = (r >= 0) & (r < H) & (c >= 0) & (c < W)
-            out[r[keep], c[keep]] = color
-    return out
-
-
-def policy_panel(policy: WorldActionPolicy, obs: dict) -> np.ndarray:
-    """One video frame: per view, the real image with the current plan's action image and its
-    decoded future path (yellow dots), next to the generated frame with its action image.
-
-    Returns (2 H, V W, 3) uint8: real views on top, generated views below.
-    """
-    from actionimages.viz import overlay_action_images
-
-    views = policy.config.views
-    real = [obs["images"][v] for v in views]
-    H, W = real[0].shape[:2]
-    top, bottom = [], []
-    step_plan = policy.plans[-1] if policy.plans else None
-    for i, v in enumerate(views):
-        img = _resize(real[i], H, W)
-        gen = np.zeros_like(img)
-        if step_plan is not None:
-            at, plan, traj = step_plan.step, step_plan.plan, step_plan.trajectory
-            # obs is the frame before this step's action ran: plan frame (steps - 1 - at)
-            frames = (plan.video if plan.video is not None else plan.actions).shape[1]
-            t = min(max(policy.steps - 1 - at, 0), frames - 1)
-            if plan.actions is not None:
-                act = (
-                    _resize((plan.actions[i, t] * 255).astype(np.uint8), H, W).astype(np.float32)
-                    / 255
-                )
-                img = overlay_action_images(img[None], act[None])[0]
-            if traj is not None:
-                uv, depth = obs["cameras"][v].project(np.asarray(traj.position)[t:])
-                img = draw_points(img, np.where(depth[:, None] > 0, uv, np.nan))
-            if plan.video is not None:
-                gen = _resize((plan.video[i, t] * 255).round().astype(np.uint8), H, W)
-                if plan.actions is not None:
-                    gen = overlay_action_images(gen[None], act[None])[0]
-        top.append(img)
-        bottom.append(gen)
-    return np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
