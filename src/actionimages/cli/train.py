@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latent-codec-path", default=None,
                    help="patch-PCA latent codec file or Wan VAE folder")  # fmt: skip
     p.add_argument("--text-path", default=None, help="UMT5 folder (Wan) for the umt5 text encoder")
+    p.add_argument("--image-encoder-path", default=None,
+                   help="CLIP vision folder (Wan 2.1 I2V weights, e.g. the pipeline's image_encoder/)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any TrainConfig field (JSON values: 1e-4, true, [0.9,0.99]); "
                         "nested: model.num_layers=6, clip.fps=5")  # fmt: skip
@@ -52,7 +54,8 @@ def train_config_from_args(args: argparse.Namespace):
     overrides = {}
     for key, flag in (("data", args.data), ("data_weights", args.weights), ("steps", args.steps),
                       ("output_dir", args.output_dir), ("wan_path", args.wan_path),
-                      ("latent_codec_path", args.latent_codec_path), ("text_path", args.text_path)):  # fmt: skip
+                      ("latent_codec_path", args.latent_codec_path), ("text_path", args.text_path),
+                      ("image_encoder_path", args.image_encoder_path)):  # fmt: skip
         if flag is not None:
             overrides[key] = tuple(flag) if isinstance(flag, list) else flag
     overrides.update(parse_overrides(args.set, TrainConfig))

@@ -37,13 +37,14 @@ class InferenceInfo:
     latent_codec_path: str | None  # Wan VAE folder; None: the folder's own PCA file
     text_path: str | None  # UMT5 folder for the umt5 text encoder
     sampling: dict[str, Any]  # SamplingConfig fields
+    image_encoder_path: str | None = None  # CLIP vision folder (Wan 2.1 I2V weights)
 
     @classmethod
     def from_config_json(cls, info: dict[str, Any], where: str | Path) -> InferenceInfo:
         if isinstance(info.get("inference"), dict):
             d = info["inference"]
             return cls(ClipConfig.from_dict(d["clip"]).for_inference(), d.get("latent_codec_path"),
-                       d.get("text_path"), dict(d["sampling"]))  # fmt: skip
+                       d.get("text_path"), dict(d["sampling"]), d.get("image_encoder_path"))  # fmt: skip
         if not isinstance(info.get("train"), dict):
             raise ValueError(f"{where}/config.json lacks its 'inference' section")
         t = info["train"]  # a folder written before the section existed
@@ -53,7 +54,13 @@ class InferenceInfo:
             "steps": int(t.get("sample_steps", 10)), "guidance": float(t.get("guidance", 1.0)),
             "shift": float(t.get("timestep_shift", 1.0)), "scheduler": "euler"}  # fmt: skip
         codec = t.get("latent_codec_path", t.get("codec_path"))
-        return cls(clip.for_inference(), codec, t.get("text_path"), dict(sampling))
+        return cls(
+            clip.for_inference(),
+            codec,
+            t.get("text_path"),
+            dict(sampling),
+            t.get("image_encoder_path"),
+        )
 
 
 def resolve_model_folder(path: str | Path) -> tuple[Path, Path]:
@@ -121,7 +128,9 @@ def load_world_action_model(
             f"{codec_file}: the model's PCA latent codec is missing (the trainer writes it next "
             "to the checkpoints; a shipped model keeps it next to model.safetensors)"
         )
-    wam = build_world_action_model(mc, codec, text_path=extra.text_path)
+    wam = build_world_action_model(
+        mc, codec, text_path=extra.text_path, image_encoder_path=extra.image_encoder_path
+    )
     missing, unexpected = wam.transformer.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
@@ -162,7 +171,8 @@ def export_model(run: str | Path, out: str | Path, use_ema: bool = True) -> Path
     )
     extra = InferenceInfo.from_config_json(info, folder)
     inference = {"clip": extra.clip.to_dict(), "latent_codec_path": extra.latent_codec_path,
-                 "text_path": extra.text_path, "sampling": extra.sampling}  # fmt: skip
+                 "text_path": extra.text_path, "image_encoder_path": extra.image_encoder_path,
+                 "sampling": extra.sampling}  # fmt: skip
     (tmp / "config.json").write_text(json.dumps({"step": info.get("step"), "model": info["model"],
                                                  "train": info.get("train"), "weights": weights.name,
                                                  "inference": inference}, indent=2))  # fmt: skip

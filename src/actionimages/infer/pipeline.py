@@ -327,4 +327,5 @@ def _stack_encoded(a: EncodedBatch, b: EncodedBatch) -> EncodedBatch:
     return dataclasses.replace(
         a, latents=cat(a.latents, b.latents), camera=cat(a.camera, b.camera),
         context=cat(a.context, b.context), allowed=cat(a.allowed, b.allowed),
+        frame_valid=cat(a.frame_valid, b.frame_valid), image_context=cat(a.image_context, b.image_context),
     )  # fmt: skip

@@ -46,6 +46,12 @@ class ModelConfig:
         temporal_factor, spatial_factor: its compression (frames 1 + 4k -> 1 + k).
         text_encoder: "hash" (tests), "minilm" (offline default), "umt5" (real Wan).
         text_length: tokens per prompt (Wan's UMT5: 512).
+        image_encoder: "clip" for weights with Wan 2.1 I2V's CLIP image branch (``image_dim``
+            set): each view's first frame through a CLIP vision tower
+            (:mod:`actionimages.model.image_encoder`); None otherwise.
+        timestep_per_token: per-token timesteps (B, L), as Wan 2.2 takes them (visible frames
+            at t = 0). False for Wan 2.1, trained with one timestep per sample: it gets the
+            predicted frames' t and learns which frames are given from its mask channels.
         action_representation: "image" (action images through the codec: this project) or
             "vector" (10-D action vectors written into latent frames: the low-dimensional
             baseline of issue 7, see :mod:`actionimages.model.action_vector`).
@@ -88,6 +94,8 @@ class ModelConfig:
     spatial_factor: int = 8
     text_encoder: str = "minilm"
     text_length: int = 32
+    image_encoder: str | None = None
+    timestep_per_token: bool = True
     # --- how actions enter the sequence ---
     action_representation: str = "image"
     first_action_prob: float = 0.0
@@ -119,6 +127,13 @@ class ModelConfig:
             )
         if not 0.0 <= self.first_action_prob <= 1.0:
             raise ValueError(f"first_action_prob must be in [0, 1], got {self.first_action_prob}")
+        if (self.image_dim is None) != (self.image_encoder is None):
+            raise ValueError(
+                f"image_dim ({self.image_dim}) and image_encoder ({self.image_encoder!r}) go "
+                "together: weights with a CLIP image branch need image_encoder='clip'"
+            )
+        if self.image_encoder not in (None, "clip"):
+            raise ValueError(f"image_encoder must be None or 'clip', got {self.image_encoder!r}")
         if min(self.patch_size) < 1 or self.num_layers < 1:
             raise ValueError("patch_size entries and num_layers must be >= 1")
 
@@ -210,7 +225,8 @@ PRESETS: dict[str, ModelConfig] = {
     "wan2.1-i2v-14b": ModelConfig(
         name="wan2.1-i2v-14b", num_attention_heads=40, attention_head_dim=128, in_channels=36,
         out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40,
-        image_dim=1280, added_kv_proj_dim=5120, camera_channels=24, latent_codec="wan2.1-vae",
+        image_dim=1280, added_kv_proj_dim=5120, image_encoder="clip", timestep_per_token=False,
+        camera_channels=24, latent_codec="wan2.1-vae",
         temporal_factor=4, spatial_factor=8, text_encoder="umt5", text_length=512,
     ),
 }  # fmt: skip

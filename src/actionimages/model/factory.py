@@ -65,8 +65,9 @@ def build_world_action_model(
     latent_codec: nn.Module | str | Path | None,
     wan_path: str | Path | None = None,
     text_path: str | Path | None = None,
+    image_encoder_path: str | Path | None = None,
 ) -> WorldActionModel:
-    """Transformer + latent codec (an object or its file / folder) + text encoder."""
+    """Transformer + latent codec (an object or its file / folder) + text (+ image) encoder."""
     from actionimages.model.text import CachedTextEncoder, build_text_encoder
 
     if not isinstance(latent_codec, nn.Module):
@@ -74,4 +75,20 @@ def build_world_action_model(
     text = CachedTextEncoder(
         build_text_encoder(config.text_encoder, config.text_dim, config.text_length, text_path)
     )
-    return WorldActionModel(config, build_transformer(config, wan_path), latent_codec, text)
+    image = None
+    if config.image_encoder == "clip":
+        from actionimages.model.image_encoder import CLIPImageEncoder
+
+        if image_encoder_path is None:
+            raise FileNotFoundError(
+                f"model {config.name!r} has a CLIP image branch: give its CLIP vision folder "
+                "(image_encoder_path / --image-encoder-path, e.g. a Wan I2V pipeline's image_encoder/)"
+            )
+        image = CLIPImageEncoder.from_folder(image_encoder_path)
+        if image.dim != config.image_dim:
+            raise ValueError(
+                f"{image_encoder_path}: CLIP gives {image.dim}-wide tokens, the model expects "
+                f"image_dim={config.image_dim}"
+            )
+    transformer = build_transformer(config, wan_path)
+    return WorldActionModel(config, transformer, latent_codec, text, image_encoder=image)

@@ -56,6 +56,7 @@ class EncodedBatch:
     num_views: int
     frames_per_clip: int
     frame_valid: torch.Tensor | None = None  # (B, 2 V F) bool: False for padded latent frames
+    image_context: torch.Tensor | None = None  # (B, V N, image_dim) CLIP tokens (Wan 2.1 I2V)
 
 
 def latent_frame_valid(
@@ -77,24 +78,27 @@ def latent_frame_valid(
 
 
 class WorldActionModel(nn.Module):
-    """Holds the transformer (trained) and the frozen codec and text encoder."""
+    """Holds the transformer (trained) and the frozen latent codec, text and image encoders."""
 
     def __init__(
-        self, config: ModelConfig, transformer: nn.Module, codec: nn.Module, text_encoder: nn.Module
-    ):
+        self, config: ModelConfig, transformer: nn.Module, latent_codec: nn.Module,
+        text_encoder: nn.Module, image_encoder: nn.Module | None = None,
+    ):  # fmt: skip
         super().__init__()
-        self.config, self.transformer, self.latent_codec, self.text_encoder = (
-            config,
-            transformer,
-            codec,
-            text_encoder,
-        )
-        self.latent_codec.requires_grad_(False)
-        self.text_encoder.requires_grad_(False)
-        if codec.latent_channels != config.out_channels:
+        self.config, self.transformer = config, transformer
+        self.latent_codec, self.text_encoder = latent_codec, text_encoder
+        self.image_encoder = image_encoder  # Wan 2.1 I2V's CLIP tower, else None
+        for frozen in (latent_codec, text_encoder, image_encoder):
+            if frozen is not None:
+                frozen.requires_grad_(False)
+        if latent_codec.latent_channels != config.out_channels:
             raise ValueError(
-                f"codec gives {codec.latent_channels} channels, model expects {config.out_channels}"
+                f"latent codec gives {latent_codec.latent_channels} channels, model expects "
+                f"{config.out_channels}"
             )
+        if (image_encoder is None) != (config.image_encoder is None):
+            raise ValueError(f"model {config.name!r}: image_encoder {config.image_encoder!r} needs "
+                             "exactly one image encoder module")  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -141,7 +145,14 @@ class WorldActionModel(nn.Module):
             valid = latent_frame_valid(
                 batch["frame_valid"], self.latent_codec.temporal_factor, V
             ).to(dev)
-        return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr, valid)
+        image = None
+        if self.image_encoder is not None:  # every view's current frame, tokens concatenated
+            first = video[:, :, :, 0].flatten(0, 1).to(dev, torch.float32)  # (B*V, 3, H, W)
+            image = (
+                self.image_encoder.encode(first).unflatten(0, (B, V)).flatten(1, 2)
+            )  # (B, V N, D)
+        return EncodedBatch(latents, camera, context, batch["tasks"].to(dev).bool(), V, Fr, valid,
+                            image)  # fmt: skip
 
     def action_latents(self, batch: dict, latent_shape) -> torch.Tensor:
         """Vector representation: (B, T) poses of ``batch`` -> (B, V, C, F, h, w), the same for every view."""
@@ -190,10 +201,19 @@ class WorldActionModel(nn.Module):
     def velocity(
         self, x_t, sigma_frames, clean, states, enc: EncodedBatch, context=None
     ) -> torch.Tensor:
-        """Run the transformer on noisy packed latents with per-token timesteps (B, L) = 1000 sigma."""
+        """Run the transformer on noisy packed latents at timesteps 1000 sigma.
+
+        Per token (B, L) by default; one per sample (B,) for Wan 2.1 weights
+        (``timestep_per_token`` False): the predicted frames' t, or 1000 if none is predicted.
+        """
         p_t, p_h, p_w = self.config.patch_size
         tokens_per_frame = (x_t.shape[-2] // p_h) * (x_t.shape[-1] // p_w)
-        timestep = to_tokens(sigma_frames[:, ::p_t] * 1000.0, tokens_per_frame)  # (B, L)
+        if self.config.timestep_per_token:
+            timestep = to_tokens(sigma_frames[:, ::p_t] * 1000.0, tokens_per_frame)  # (B, L)
+        else:
+            pred = states == PREDICTED  # (B, 2VF)
+            t_pred = torch.where(pred, sigma_frames, torch.zeros_like(sigma_frames)).amax(1)
+            timestep = torch.where(pred.any(1), t_pred, torch.ones_like(t_pred)) * 1000.0  # (B,)
         x_in = x_t
         if (
             self.config.condition_channels
@@ -205,7 +225,8 @@ class WorldActionModel(nn.Module):
             )
             x_in = torch.cat([x_t, vis, clean * vis[:, :1]], dim=1)
         ctx = enc.context if context is None else context
-        return self.transformer(x_in, timestep, ctx, camera=enc.camera)
+        return self.transformer(x_in, timestep, ctx, camera=enc.camera,
+                                encoder_hidden_states_image=enc.image_context)  # fmt: skip
 
     # --- training loss ----------------------------------------------------------------
     def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,

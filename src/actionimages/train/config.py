@@ -49,6 +49,7 @@ class TrainConfig:
         latent_codec_path: patch-PCA file or Wan VAE folder (None with latent codec "pca":
             fit one on the data).
         text_path: text encoder folder (umt5), or None for the offline encoders.
+        image_encoder_path: CLIP vision folder for weights with an image branch (Wan 2.1 I2V).
         data, data_weights: LeRobot v3 dataset folders and mixture weights.
         clip: the data sampler's :class:`~actionimages.clips.ClipConfig` (or a preset
             name: "debug", "long", "default"). The model folder records it for inference.
@@ -76,6 +77,7 @@ class TrainConfig:
     wan_path: str | None = None
     latent_codec_path: str | None = None
     text_path: str | None = None
+    image_encoder_path: str | None = None
     data: tuple[str, ...] = ()
     data_weights: tuple[float, ...] | None = None
     clip: ClipConfig = ClipConfig.debug()  # noqa: RUF009

@@ -136,7 +136,7 @@ class Trainer:
         self.dataset = dataset if dataset is not None else _build_dataset(cfg)
         if wam is None:
             wam = build_world_action_model(self.model_config, training_latent_codec(cfg, self.dataset),
-                                           cfg.wan_path, cfg.text_path)  # fmt: skip
+                                           cfg.wan_path, cfg.text_path, cfg.image_encoder_path)  # fmt: skip
         self.wam = wam
         self.task_ratios, self.keep_video_only = tuple(cfg.task_ratios), 1.0
         if cfg.task_mix == "exact":
@@ -336,6 +336,9 @@ class Trainer:
             "clip": cfg.clip.for_inference().to_dict(),
             "latent_codec_path": str(cfg.latent_codec_path) if wan else None,
             "text_path": None if cfg.text_path is None else str(cfg.text_path),
+            "image_encoder_path": None
+            if cfg.image_encoder_path is None
+            else str(cfg.image_encoder_path),
             "sampling": {
                 "steps": cfg.sample_steps,
                 "guidance": cfg.guidance,
