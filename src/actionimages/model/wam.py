@@ -225,6 +225,8 @@ class WorldActionModel(nn.Module):
             )
             x_in = torch.cat([x_t, vis, clean * vis[:, :1]], dim=1)
         ctx = enc.context if context is None else context
+        if enc.image_context is None:
+            return self.transformer(x_in, timestep, ctx, camera=enc.camera)
         return self.transformer(x_in, timestep, ctx, camera=enc.camera,
                                 encoder_hidden_states_image=enc.image_context)  # fmt: skip
 
