@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +118,42 @@ def test_a_model_folder_brings_its_own_sampling_defaults(debug_checkpoint, sim_d
     assert json.loads((tmp_path / "a" / "trajectory.json").read_text())["model_calls"] == 3
     assert main([*base, "--steps", "2", "--out", str(tmp_path / "b")]) == 0  # a flag wins
     assert json.loads((tmp_path / "b" / "trajectory.json").read_text())["model_calls"] == 2
+
+
+def test_bad_input_files_are_one_line_errors(tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from actionimages.geometry import Camera
+
+    root = Path(__file__).resolve().parents[2] / "models" / "tiny"
+    if not root.is_dir():
+        pytest.skip("models/tiny not present")
+    cam = Camera.look_at([1.2, 0, 0.6], [0.5, 0, 0.1], height=64, width=64).to_dict()
+    (tmp_path / "cams.json").write_text(json.dumps([cam, cam]))
+    (tmp_path / "bad.png").write_text("not an image")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "traj.json").write_text(json.dumps({"position": [[0.5, 0, 0.2]], "gripper": [1.0]}))
+    model = tmp_path / "model"
+    shutil.copytree(root, model)
+    info = json.loads((model / "config.json").read_text())
+    info["model"]["bogus"] = 1
+    (model / "config.json").write_text(json.dumps(info))
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)
+    cams, out = ["--cameras", str(tmp_path / "cams.json")], ["--out", str(tmp_path / "o")]
+    cases = [
+        (["generate", "--checkpoint", str(root), "--images", *[str(tmp_path / "bad.png")] * 2, *cams], "bad.png: not a readable image"),
+        (["a2v", "--checkpoint", str(root), "--images", *[str(tmp_path / "ok.png")] * 2, *cams,
+          "--trajectory", str(tmp_path / "traj.json")], r"traj.json: trajectory lacks \['rotation'\]"),
+        (["generate", "--checkpoint", str(model), "--images", *[str(tmp_path / "ok.png")] * 2, *cams], r"config.json: unknown ModelConfig fields: \['bogus'\]"),
+        (["generate", "--checkpoint", str(broken), "--images", *[str(tmp_path / "ok.png")] * 2, *cams], "model.safetensors: unreadable safetensors file"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert main([*argv, *out]) == 2, argv
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if "error:" in line]  # not the loaders' bars
+        assert len(lines) == 1 and re.search(message, lines[0]) and "Traceback" not in err, err

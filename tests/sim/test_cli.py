@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from actionimages.cli.main import build_parser, main
@@ -48,3 +49,29 @@ def test_errors_are_clear(tmp_path, capsys):
     assert code == 2 and "held-out" in capsys.readouterr().err
     code = main(["sim", "eval", "--policy", "expert", "--tasks", "nap", "--out", str(tmp_path)])
     assert code == 2 and "valid tasks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--image-size", "63"], "image size must be even"), (["--task", "press_buton"], "did you mean 'press_button'"),
+     (["--cameras", "front,nope"], r"unknown camera\(s\) \['nope'\]")],
+)  # fmt: skip
+def test_record_checks_its_arguments_before_recording(tmp_path, capsys, extra, message):
+    import re
+
+    from actionimages.cli.main import main
+
+    args = [
+        "sim",
+        "record",
+        "--task",
+        "press_button",
+        "--episodes",
+        "1",
+        "--out",
+        str(tmp_path / "d"),
+    ]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.search(message, err) and len(err.splitlines()) == 1
+    assert not (tmp_path / "d").exists()  # nothing written

@@ -99,3 +99,20 @@ def test_train_config_holds_configs_and_rejects_unknown_keys():
     legacy = TrainConfig.from_dict(old)
     assert legacy.model == ModelConfig.preset("tiny-state") and legacy.clip == ClipConfig.long()
     assert legacy.latent_codec_path == "x.safetensors"
+
+
+def test_no_resume_moves_the_old_run_aside_and_starts_over(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--preset", "debug", "--data", str(dataset), "--output-dir", str(run),
+            "--set", "save_every=2"]  # fmt: skip
+    assert main([*args, "--steps", "2"]) == 0
+    old_weights = (run / "checkpoints" / "step-0000002" / "model.safetensors").read_bytes()
+    assert main([*args, "--steps", "2", "--set", "lr=5e-4", "--no-resume"]) == 0
+    out = capsys.readouterr().out
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1 and f"moved to {aside[0]}" in out
+    assert (
+        aside[0] / "checkpoints" / "step-0000002" / "model.safetensors"
+    ).read_bytes() == old_weights
+    new = (run / "checkpoints" / "step-0000002" / "model.safetensors").read_bytes()
+    assert new != old_weights  # a fresh run (another lr), not a resumed one

@@ -124,7 +124,7 @@ def _inputs(args, pipe) -> dict:
                 "trajectory": (ep.position, ep.rotation, ep.gripper)}  # fmt: skip
     if not args.cameras:
         raise ValueError("give --data (a dataset episode) or --cameras with --images/--videos")
-    cams = [Camera.from_dict(d) for d in json.loads(args.cameras.read_text())]
+    cams = [Camera.from_dict(d) for d in _read_json(args.cameras, "a list of camera dicts")]
     if args.mode == "label":
         from actionimages.data.video import read_video
 
@@ -132,12 +132,25 @@ def _inputs(args, pipe) -> dict:
     else:
         from PIL import Image
 
-        frames = [np.asarray(Image.open(p).convert("RGB"))[None] for p in (args.images or [])]
+        frames = []
+        for p in args.images or []:
+            try:
+                frames.append(np.asarray(Image.open(p).convert("RGB"))[None])
+            except (OSError, Image.UnidentifiedImageError) as err:  # not an image, or truncated
+                raise ValueError(f"{p}: not a readable image ({err})") from None
     if len(frames) != len(cams):
         raise ValueError(f"{len(frames)} image/video files but {len(cams)} cameras")
     traj = None
     if args.trajectory:
-        d = json.loads(args.trajectory.read_text())
+        d = _read_json(args.trajectory, 'an object with "position", "rotation", "gripper"')
+        missing = [
+            k for k in ("position", "rotation", "gripper") if not isinstance(d, dict) or k not in d
+        ]
+        if missing:
+            raise ValueError(
+                f'{args.trajectory}: trajectory lacks {missing}; it needs "position" (T, 3), '
+                '"rotation" (T, 3, 3) and "gripper" (T,)'
+            )
         traj = tuple(
             np.asarray(d[k], dtype=np.float64) for k in ("position", "rotation", "gripper")
         )
@@ -145,6 +158,14 @@ def _inputs(args, pipe) -> dict:
         raise ValueError("a2v needs --trajectory (or --data)")
     return {"frames": frames, "cameras": [[c] for c in cams], "instruction": args.instruction or "",
             "trajectory": traj}  # fmt: skip
+
+
+def _read_json(path, what: str):
+    """A JSON file's content, or a one-line error naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); expected {what}") from None
 
 
 def _run_mode(args) -> int:

@@ -74,6 +74,7 @@ def _record(args: argparse.Namespace) -> int:
         fps=args.fps, max_attempts=args.max_attempts, allow_heldout=args.allow_heldout,
         video_codec=args.video_codec,
     )  # fmt: skip
+    cfg.resolved_tasks()  # unknown or held-out tasks: refused before anything is recorded
     summary = record(cfg, args.out, progress=not args.quiet)
     print(
         f"{args.out}: {summary['episodes']} episodes ({summary['written']} new, "

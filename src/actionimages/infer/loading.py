@@ -115,12 +115,18 @@ def load_world_action_model(
     info = json.loads((folder / "config.json").read_text())
     if "model" not in info:
         raise ValueError(f"{folder}/config.json lacks its 'model' section")
-    mc = ModelConfig.from_dict(info["model"])
-    extra = InferenceInfo.from_config_json(info, folder)
+    try:
+        mc = ModelConfig.from_dict(info["model"])
+        extra = InferenceInfo.from_config_json(info, folder)
+    except (TypeError, ValueError, KeyError) as err:  # unknown keys, bad values, a lost section
+        raise ValueError(f"{folder / 'config.json'}: {err}") from None
     weights_file = folder / "ema.safetensors"
     if not (use_ema and weights_file.is_file()):
         weights_file = folder / "model.safetensors"
-    state = load_file(str(weights_file))
+    try:
+        state = load_file(str(weights_file))
+    except Exception as err:  # safetensors raises its own error type for corrupt headers
+        raise ValueError(f"{weights_file}: unreadable safetensors file ({err})") from None
     check_finite(state, str(weights_file))
     codec = extra.latent_codec_path if mc.latent_codec.startswith("wan") else codec_file
     if not mc.latent_codec.startswith("wan") and not codec_file.is_file():

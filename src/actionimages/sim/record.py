@@ -43,11 +43,38 @@ class RecordConfig:
     allow_heldout: bool = False  # record tasks that are not in the split (e.g. for tests)
     video_codec: str | None = None  # None: the writer's default (AV1, as LeRobot), or "h264"
 
+    def __post_init__(self) -> None:
+        # Checked before anything is rolled out or written (a bad size used to surface only
+        # when the first episode's video was encoded, leaving an empty dataset folder).
+        h, w = self.image_size
+        if h < 16 or w < 16 or h % 2 or w % 2:
+            raise ValueError(
+                f"image size must be even and at least 16 px (the video encoder's yuv420p "
+                f"needs even sizes), got {h}x{w}"
+            )
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        unknown = [c for c in self.cameras if c not in ALL_VIEWS]
+        if unknown or not self.cameras:
+            raise ValueError(f"unknown camera(s) {unknown}; choose from {', '.join(ALL_VIEWS)}")
+        if not self.fps > 0 or self.max_attempts < 1:
+            raise ValueError(
+                f"fps must be > 0 and max_attempts >= 1, got {self.fps}, {self.max_attempts}"
+            )
+        if self.video_codec is not None:
+            from actionimages.data.video import VideoConfig
+
+            VideoConfig().with_codec(self.video_codec)  # raises for an unknown codec
+
     def resolved_tasks(self) -> tuple[str, ...]:
         split = get_split(self.split)
         tasks = split.tasks if tuple(self.tasks) == ("all",) else tuple(self.tasks)
         if not tasks:
             raise ValueError("no tasks to record")
+        from actionimages.sim.tasks import get_task
+
+        for t in tasks:
+            get_task(t)  # an unknown name: "unknown task ...; valid tasks: ..."
         outside = [t for t in tasks if t not in split.tasks]
         if outside and not self.allow_heldout:
             raise ValueError(

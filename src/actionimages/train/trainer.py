@@ -95,6 +95,25 @@ def video_only_fraction(dataset, clips: int = 64) -> float:
     return only / max(n, 1)
 
 
+def set_aside_old_run(run_dir: Path) -> Path | None:
+    """Start a run over without losing the old one: a folder with checkpoints or a latent
+    codec is renamed to ``<name>.old-<date>-<time>`` (and said so); returns the new name."""
+    import datetime
+    import os
+
+    if not run_dir.is_dir() or not (
+        latest_checkpoint(run_dir) or any(run_dir.glob("*.safetensors"))
+    ):
+        return None
+    if os.environ.get("LOCAL_RANK", "0") != "0":  # one process moves it
+        return None
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
+    run_dir.rename(aside)
+    print(f"--no-resume: the old run in {run_dir} was moved to {aside}; starting over")
+    return aside
+
+
 def run_latent_codec_file(run_dir: str | Path) -> Path:
     """Where a run keeps its latent codec (runs written before the rename: codec.safetensors)."""
     run_dir = Path(run_dir)
@@ -126,6 +145,8 @@ class Trainer:
 
         self.cfg = cfg
         self.run_dir = Path(cfg.output_dir)
+        if not resume:
+            set_aside_old_run(self.run_dir)
         trackers = _trackers(cfg.report_to)
         self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with=trackers or None,
                                        project_dir=str(self.run_dir))  # fmt: skip

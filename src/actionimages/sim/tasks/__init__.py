@@ -33,7 +33,11 @@ SIM_TASKS: dict[str, type[Task]] = {
 def get_task(name: str) -> type[Task]:
     """The task class called ``name``; a ``ValueError`` lists the valid names."""
     if name not in SIM_TASKS:
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(SIM_TASKS)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(SIM_TASKS), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown task {name!r}{hint}; valid tasks: {', '.join(SIM_TASKS)}")
     return SIM_TASKS[name]
 
 
