@@ -190,3 +190,27 @@ def test_decoder_bad_input(images, match):
         decode_action_images(
             np.zeros((2, 1, 48, 48, 3), np.float32), ring_cameras(2, 48), method="magic"
         )
+
+
+def test_the_up_point_survives_noise_when_the_gripper_is_open():
+    """Open gripper: the blue background is 0.25, the up point's own threshold (issue 12 item 15)."""
+    from scipy.spatial.transform import Rotation
+
+    from actionimages.codec.decoder import decode_action_images
+    from actionimages.codec.encoder import encode_action_images
+    from actionimages.geometry import Camera
+
+    rng = np.random.default_rng(0)
+    T, S = 30, 64
+    cams = [[Camera.look_at(eye, [0.45, 0, 0.1], height=S, width=S)] * T
+            for eye in ([1.3, 0.0, 0.7], [0.45, 0.9, 0.7])]  # fmt: skip
+    pos = rng.uniform([0.35, -0.15, 0.05], [0.6, 0.15, 0.3], (T, 3))
+    rot = Rotation.random(T, random_state=1).as_matrix()
+    for g in (1.0, 0.0):
+        img = encode_action_images(pos, rot, np.full(T, g), cams)
+        noisy = np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1)
+        dec = decode_action_images(noisy, cams)
+        found = (np.asarray(dec.visible)[:, :, 2].sum(0) >= 2).mean()
+        cos = (np.einsum("tij,tij->t", dec.rotation, rot) - 1) / 2
+        angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        assert found >= 0.95 and np.median(angle) < 3.0, (g, found, np.median(angle))
