@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation
 
 from actionimages import decode_action_images, encode_action_images
 from actionimages.codec.roundtrip import ERROR_HEADER, markdown_table, roundtrip_errors
-from actionimages.geometry import camera_ring
+from actionimages.geometry import Camera, camera_ring, geodesic_angle
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTER = np.array([0.0, 0.0, 0.3])
@@ -163,6 +163,39 @@ def accuracy_plot(raw, path: Path, kinds) -> None:
     plt.close(fig)
 
 
+def up_point_under_noise(sizes, noise: float = 0.05, T: int = 40):
+    """Gripper state x noise: how often the up point is found (issue 12 item 15).
+
+    With the gripper open the blue background is 0.25, the up blob's own threshold, so
+    noise is what loses it; closed, the background is 0.
+    """
+    rows = []
+    for S in sizes:
+        eyes = ([1.3, 0.0, 0.7], [0.45, 0.9, 0.7], [0.45, -0.9, 0.7])
+        cams = [Camera.look_at(e, [0.45, 0, 0.1], height=S, width=S) for e in eyes]
+        for views in (2, 3):
+            for g in (1.0, 0.0):
+                rng = np.random.default_rng(0)
+                pos = rng.uniform([0.35, -0.15, 0.05], [0.6, 0.15, 0.3], (T, 3))
+                rot = Rotation.random(T, random_state=1).as_matrix()
+                cc = [[c] * T for c in cams[:views]]
+                img = encode_action_images(pos, rot, np.full(T, g), cc)
+                img = np.clip(img + rng.normal(0, noise, img.shape), 0, 1)
+                dec = decode_action_images(img, cc, fallback_rotation=np.eye(3))
+                found = (np.asarray(dec.visible)[:, :, 2].sum(0) >= 2).mean()
+                angle = geodesic_angle(np.asarray(dec.rotation), rot)
+                rows.append([str(S), str(views), "open" if g else "closed", f"{found:.0%}",
+                             f"{np.degrees(np.median(angle)):.1f}"])  # fmt: skip
+    header = [
+        "size",
+        "views",
+        "gripper",
+        f"up point found (noise {noise})",
+        "rotation error median (deg)",
+    ]
+    return markdown_table(header, rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -183,6 +216,8 @@ def main() -> None:
     print(enc_table)
     dec_table, dec_raw = decode_accuracy(sizes_dec, kinds, samples, T=20 if args.quick else 60)
     print(dec_table)
+    up_table = up_point_under_noise([64] if args.quick else [64, 256])
+    print(up_table)
     if args.quick:
         return
     plot = ROOT / "docs" / "figures" / "codec_accuracy.png"
@@ -197,7 +232,7 @@ def main() -> None:
         f"\n## Codec ({datetime.date.today()}, {device})\n\n"
         f"`benchmarks/codec.py`. Encode: 2 views x 41 frames, medians of 15 interleaved reps.\n\n"
         f"{enc_table}\n\nDecode accuracy (2 views, 3 rigs at 0.5/1.0/1.5 m, 60 random poses each; "
-        f"plot: `docs/figures/codec_accuracy.png`):\n\n{dec_table}\n"
+        f"plot: `docs/figures/codec_accuracy.png`):\n\n{dec_table}\n\nGripper state x noise:\n\n{up_table}\n"
     )
     bench = ROOT / "BENCHMARKS.md"
     text = bench.read_text() if bench.exists() else "# Benchmarks\n"

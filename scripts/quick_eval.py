@@ -23,6 +23,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=3, help="clips per episode")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--no-state", action="store_true", help="do not give the current pose")
+    ap.add_argument("--first", type=int, default=100,
+                    help="first held-out episode index: 100+ is the validation set; the "
+                         "reported metrics use 0..")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(1)
     from actionimages.clips import source_frames_per_clip_frame as frame_step
@@ -36,7 +39,7 @@ def main() -> None:
         pipe.wam.config = pipe.wam.config.replace(first_action_prob=0.0)
     ev = GenerationEvaluator(pipe, pipe.default_sampling.replace(steps=args.steps))
     views = ("front", "left_shoulder")
-    eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes)
+    eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes, first=args.first)
     still = []  # the "hold still" reference: frame 0's pose repeated
     for ep in eps:
         for c in episode_clips(

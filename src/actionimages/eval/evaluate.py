@@ -110,8 +110,14 @@ def balanced_groups(tasks, workers: int) -> list[tuple[str, ...]]:
     return [tuple(g) for g in groups if g]
 
 
-def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = "in_domain"):
-    """Expert episodes with seeds no rollout uses (index 10_000 + k of ``split``)."""
+def heldout_episodes(
+    tasks, views, image_size: int, per_task: int, split: str = "in_domain", first: int = 0
+):
+    """Expert episodes with seeds no rollout uses (index 10_000 + first + k of ``split``).
+
+    The reported generation metrics use ``first=0``; recipe search uses ``first=100`` (a
+    validation set of its own, ``scripts/quick_eval.py``), so no choice is made on them.
+    """
     from actionimages.sim.env import make_env
     from actionimages.sim.expert import ExpertPolicy
     from actionimages.sim.record import rollout, to_episode
@@ -122,7 +128,7 @@ def heldout_episodes(tasks, views, image_size: int, per_task: int, split: str = 
         with make_env(task, views, image_size, split=split) as env:
             for k in range(per_task):
                 obs, acts, ok = rollout(
-                    env, ExpertPolicy(env), get_split(split).episode_seed(10_000 + k)
+                    env, ExpertPolicy(env), get_split(split).episode_seed(10_000 + first + k)
                 )
                 episodes.append(to_episode(env, obs, acts, ok))
     return episodes
