@@ -372,3 +372,33 @@ def test_a_truncated_video_is_a_clear_error_naming_the_file(tmp_path, keep):
     video.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(ValueError, match=video.name):
         LeRobotDataset(tmp_path).read_video(0, "front")
+
+
+def test_a_changed_value_fails_the_episode_checksum(tmp_path):
+    """A change the value checks cannot see (a plausible position 1 mm off) is still caught."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from actionimages.data.lerobot import LeRobotWriter, VideoConfig, WriterConfig
+    from actionimages.data.synthetic import synthetic_episode
+
+    root = tmp_path / "ds"
+    with LeRobotWriter(root, fps=10, config=WriterConfig(video=VideoConfig.h264())) as w:
+        for s in range(2):
+            w.add_episode(synthetic_episode(num_frames=8, size=32, seed=s, views=("front",)))
+    LeRobotDataset(root).read_episode(1, load_video=False)  # intact: reads
+    data = next((root / "data").rglob("*.parquet"))
+    table = pq.read_table(data)
+    state = table.column("observation.state").to_pylist()
+    state[10][0] += 0.001  # episode 1, frame 2, x
+    col = table.schema.get_field_index("observation.state")
+    table = table.set_column(
+        col, table.schema.field(col), pa.array(state, type=table.schema.field(col).type)
+    )
+    pq.write_table(table, data)
+    ds = LeRobotDataset(root)
+    ds.read_episode(0, load_video=False)  # the other episode is untouched
+    with pytest.raises(
+        ValueError, match=r"file-000\.parquet, episode 1: frame data do not match the checksum"
+    ):
+        ds.read_episode(1, load_video=False)

@@ -58,6 +58,9 @@ K_NAMES = [f"k{i}{j}" for i in range(3) for j in range(3)]
 E_NAMES = [f"e{i}{j}" for i in range(4) for j in range(4)]
 TASK_NAME_COLUMN = "actionimages/task"
 EXTRA_COLUMN = "actionimages/extra"
+# Per-episode content checksum of the frame table (our own column, as the two above; a
+# dataset LeRobot wrote has none and is read unchecked).
+CHECKSUM_COLUMN = "actionimages/sha256"
 
 INDEX_FEATURES = {
     "timestamp": {"dtype": "float32", "shape": [1], "names": None},
@@ -234,3 +237,21 @@ def tasks_table(tasks: list[str]) -> pa.Table:
         "pandas_version": "2.2.3",
     }  # fmt: skip
     return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
+
+
+def episode_checksum(table: pa.Table) -> str:
+    """SHA-256 of one episode's frame table: every column's name, dtype, shape and bytes,
+    rows in frame order, columns sorted by name (so file layout and row position do not
+    matter, values do)."""
+    import hashlib
+
+    order = np.argsort(table.column("frame_index").to_numpy(), kind="stable")
+    table = table.take(pa.array(order))
+    h = hashlib.sha256()
+    for name in sorted(table.column_names):
+        if name == "index":  # the global row number, assigned by the file's position
+            continue
+        value = np.ascontiguousarray(column_to_numpy(table.column(name)))
+        h.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()

@@ -107,6 +107,7 @@ class LeRobotDataset:
         state = self.features.get(fmt.STATE, {})
         self.has_pose_layout = list(state.get("names") or []) == fmt.POSE_NAMES
         self._tables: dict[tuple[int, int], tuple[pa.Table, np.ndarray]] = {}
+        self._verified: set[int] = set()  # episodes whose checksum matched
 
     def __repr__(self) -> str:
         return (f"LeRobotDataset({str(self.root)!r}, episodes={self.num_episodes}, "
@@ -166,7 +167,7 @@ class LeRobotDataset:
 
     def __getstate__(self) -> dict:
         # DataLoader workers get a copy without the cached tables.
-        return {**self.__dict__, "_tables": {}}
+        return {**self.__dict__, "_tables": {}, "_verified": set()}
 
     def read_columns(self, k: int, frames: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every non-video feature of episode ``k``: name -> (T, ...) array (or (N, ...))."""
@@ -179,6 +180,7 @@ class LeRobotDataset:
             )
         order = np.argsort(table.column("frame_index").to_numpy()[rows], kind="stable")
         rows = rows[order]
+        all_rows = rows
         if frames is not None:
             frames = np.asarray(frames, dtype=np.int64)
             if frames.size and (frames.min() < 0 or frames.max() >= len(rows)):
@@ -197,6 +199,18 @@ class LeRobotDataset:
             frame_numbers = np.asarray(cols["frame_index"], dtype=np.int64)
             check_pose_columns(cols, where, frame_numbers)
             check_camera_columns(cols, where, frame_numbers)
+        # Last, so a value the checks above can name is named; a change they cannot see
+        # (a flipped low bit) is caught here.
+        if row.get(fmt.CHECKSUM_COLUMN) and k not in self._verified:  # once per episode
+            if fmt.episode_checksum(table.take(pa.array(all_rows))) != row[fmt.CHECKSUM_COLUMN]:
+                path = self.info["data_path"].format(
+                    chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+                )
+                raise ValueError(
+                    f"{self.root / path}, episode {k}: frame data do not match the checksum "
+                    "written with them (the file was changed or corrupted after writing)"
+                )
+            self._verified.add(k)
         return cols
 
     def read_video(self, k: int, camera: str, frames: np.ndarray | None = None) -> np.ndarray:

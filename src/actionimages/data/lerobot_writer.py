@@ -303,6 +303,7 @@ class LeRobotWriter:
             else:
                 arrays.append(pa.array(value))
         table = pa.Table.from_arrays(arrays, schema=schema)
+        checksum = fmt.episode_checksum(table)
         est_mb = table.nbytes / MB
         d_chunk, d_file, append = self._next_file(info, "data", fmt.DATA_PATH, None, est_mb)
         rel = fmt.DATA_PATH.format(chunk_index=d_chunk, file_index=d_file)
@@ -345,6 +346,7 @@ class LeRobotWriter:
                 row[f"stats/{feat}/{name}"] = np.asarray(value).tolist()
         row[fmt.TASK_NAME_COLUMN] = ep.task
         row[fmt.EXTRA_COLUMN] = fmt.to_json(ep.extra)
+        row[fmt.CHECKSUM_COLUMN] = checksum
         self._stage_episode_row(row, txn, info)
         if len(tasks) > len(self.tasks) or not (self.root / fmt.TASKS_PATH).is_file():
             pq.write_table(fmt.tasks_table(tasks), txn.path_for(fmt.TASKS_PATH))
