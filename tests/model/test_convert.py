@@ -116,3 +116,26 @@ def test_unknown_keys_are_reported_not_guessed():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="safetensors"):
         load_release_checkpoint(tmp_path / "nope.ckpt")
+
+
+def test_a_downloaded_release_folder_with_checkpoint_ckpt_loads_memory_mapped(
+    tmp_path, monkeypatch
+):
+    """The release ships ``checkpoint.ckpt`` (a Lightning-style dict), not safetensors."""
+    sd = release_state_dict()
+    folder = tmp_path / "ActionImages-5B"
+    folder.mkdir()
+    torch.save({"state_dict": sd, "global_step": 1000}, folder / "checkpoint.ckpt")
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    model, cfg, report = load_release_checkpoint(folder, head_dim=16)
+    assert report.mapped == len(sd) and cfg.num_layers == 2
+    assert calls and all(c.get("mmap") and c.get("weights_only") for c in calls)
+    ours = model.state_dict()
+    assert torch.equal(ours["blocks.1.attn1.to_q.weight"], sd["blocks.1.self_attn.q.weight"])

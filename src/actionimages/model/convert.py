@@ -159,22 +159,43 @@ def convert_release_state_dict(
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A .safetensors file (or a folder of them), or a torch .ckpt/.pt/.bin read with weights_only=True."""
+    """Weights from a .safetensors file, a torch .ckpt/.pt/.bin file, or a folder of either.
+
+    A downloaded release folder holds ``checkpoint.ckpt`` (about 25.7 GB in fp32): torch
+    files are memory-mapped (``mmap=True``), so tensors are paged in as the model takes
+    them instead of being read whole first, and read with ``weights_only=True`` (no
+    code in the file runs). A folder with .safetensors shards uses those.
+    """
     from safetensors.torch import load_file
 
     path = Path(path)
-    files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            files = sorted(
+                f for ext in ("*.ckpt", "*.pt", "*.pth", "*.bin") for f in path.glob(ext)
+            )
+    else:
+        files = [path]
     if not files or not all(f.is_file() for f in files):
         raise FileNotFoundError(
-            f"{path}: expected a .safetensors / .ckpt file or a folder of .safetensors shards"
+            f"{path}: expected a .safetensors / .ckpt file, or a folder holding .safetensors "
+            "shards or a checkpoint.ckpt"
         )
     sd = {}
     for f in files:
         if f.suffix == ".safetensors":
             sd.update(load_file(str(f)))
-        else:
+            continue
+        try:
+            obj = torch.load(f, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:  # a legacy (non-zip) torch file cannot be memory-mapped
+            if "mmap" not in str(err):
+                raise
             obj = torch.load(f, map_location="cpu", weights_only=True)
-            sd.update(obj.get("state_dict", obj) if isinstance(obj, dict) else obj)
+        if isinstance(obj, dict):
+            obj = obj.get("state_dict", obj.get("module", obj))
+        sd.update(obj)
     return sd
 
 
