@@ -63,7 +63,9 @@ def _rollouts(cfg: ModelEvalConfig, split: str, tasks: tuple[str, ...], out: Pat
     ec = EvalConfig(split=split, tasks=tasks, episodes=cfg.episodes, cameras=cfg.policy.views,
                     image_size=(cfg.image_size, cfg.image_size), videos_per_task=cfg.videos_per_task,
                     max_steps=cfg.max_steps, first_episode=cfg.first_episode)  # fmt: skip
-    return evaluate(_policy_factory(cfg), ec, out, name=cfg.checkpoint, progress=cfg.workers == 1)
+    # Every worker shows its own bar (its tasks named), with its running success count.
+    name = cfg.checkpoint if cfg.workers == 1 else f"{cfg.checkpoint} [{','.join(tasks)}]"
+    return evaluate(_policy_factory(cfg), ec, out, name=name, progress=True)
 
 
 def run_rollouts(cfg: ModelEvalConfig, split: str, out: Path) -> dict:
@@ -83,7 +85,7 @@ def run_rollouts(cfg: ModelEvalConfig, split: str, out: Path) -> dict:
                 _rollouts, [cfg] * len(groups), [split] * len(groups), groups, [out] * len(groups)
             )
         )
-    merged = dict(parts[0])
+    merged = dict(parts[0], policy=cfg.checkpoint)  # not the first worker's label
     merged["tasks"] = {t: p["tasks"][t] for t in tasks for p in parts if t in p["tasks"]}
     if isinstance(merged.get("config"), dict):  # each worker saw its own group: list them all
         merged["config"] = {**merged["config"], "tasks": list(tasks)}

@@ -139,6 +139,7 @@ def evaluate(
     bar = tqdm(
         total=len(tasks) * config.episodes, desc=f"eval {name}", unit="ep", disable=not progress
     )
+    won = 0  # running success count over all tasks, shown on the bar
     for task in tasks:
         env = make_env(task, config.cameras, config.image_size, split=config.split,
                        max_steps=config.max_steps)  # fmt: skip
@@ -169,6 +170,8 @@ def evaluate(
 
                     write_mp4(out / "videos" / f"{task}_{k:03d}.mp4", np.stack(frames),
                               fps=env.config.control_hz)  # fmt: skip
+                won += bool(outcomes[-1])
+                bar.set_postfix_str(f"{task}: {won}/{bar.n + 1} succeeded", refresh=False)
                 bar.update(1)
         finally:
             env.close()
