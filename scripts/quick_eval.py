@@ -22,6 +22,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=2, help="held-out episodes per task")
     ap.add_argument("--clips", type=int, default=3, help="clips per episode")
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--shift", type=float, default=None, help="sampling shift (default: the model's)")
     ap.add_argument("--no-state", action="store_true", help="do not give the current pose")
     ap.add_argument("--first", type=int, default=100,
                     help="first held-out episode index: 100+ is the validation set; the "
@@ -37,7 +38,10 @@ def main() -> None:
     pipe = WorldActionPipeline.from_pretrained(args.checkpoint)
     if args.no_state:
         pipe.wam.config = pipe.wam.config.replace(first_action_prob=0.0)
-    ev = GenerationEvaluator(pipe, pipe.default_sampling.replace(steps=args.steps))
+    sampling = pipe.default_sampling.replace(steps=args.steps)
+    if args.shift is not None:
+        sampling = sampling.replace(shift=args.shift)
+    ev = GenerationEvaluator(pipe, sampling)
     views = ("front", "left_shoulder")
     eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes, first=args.first)
     still = []  # the "hold still" reference: frame 0's pose repeated
