@@ -26,12 +26,17 @@ def random_trajectory(T: int, seed: int, spread: float = 0.08):
 def brute_force_images(
     position, rotation, gripper, cameras, axis_length=0.1, sigma=0.05, layout="paper"
 ):
-    """Reference renderer written straight from Eq. 1-5 with full 2-D Gaussians (slow)."""
+    """Reference renderer written straight from Eq. 1-5 with full 2-D Gaussians (slow).
+
+    "paper" evaluates at pixel centres (SPEC 1); "official" at integer pixel coordinates,
+    as the authors' release does.
+    """
     out = []
     for cam in cameras:
         H, W = cam.height, cam.width
         s = sigma * min(H, W)
-        jj, ii = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+        c = 0.5 if layout == "paper" else 0.0
+        jj, ii = np.meshgrid(np.arange(W) + c, np.arange(H) + c)
         frames = []
         for p, R, g in zip(position, rotation, gripper):
             ex, ez = R[:, 0], R[:, 2]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from actionimages._arrays import as_tensor, check_finite
-from actionimages.codec.encoder import BLUE_LEVEL, LAYOUTS, Layout
+from actionimages.codec.encoder import BLUE_LEVEL, LAYOUTS, Layout, layout_intrinsics
 from actionimages.codec.peaks import centroid, fit_gaussian_peak
 from actionimages.geometry.camera import CameraSpec, stack_cameras
 from actionimages.geometry.projection import pixel_rays, project_points
@@ -336,7 +336,7 @@ def decode_action_images(
     # float32 is plenty for values in [0, 1]; the peak fit works in float64 on its
     # small windows only.
     imgs = imgs.to(torch.float32).clamp(0.0, 1.0)
-    K = torch.as_tensor(Knp, device=imgs.device)
+    K = layout_intrinsics(torch.as_tensor(Knp, device=imgs.device), layout)
     E = torch.as_tensor(Enp, device=imgs.device)
     if view_mask is None:
         present = torch.ones(V, T, dtype=torch.bool, device=imgs.device)
