@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from actionimages.clips import ClipConfig
 from actionimages.codec.decoder import DecodedActions
 from actionimages.eval.harness import EvalConfig, evaluate
 from actionimages.infer.inputs import action_images, clip_config_of, make_batch
@@ -258,3 +259,36 @@ def test_an_undecodable_vector_plan_holds_instead_of_crashing(env, debug_checkpo
     policy.reset()
     action = policy.select_action(obs)
     assert np.allclose(action.position, obs["ee_position"])  # held, and the episode goes on
+
+
+def test_asynchronous_execution_acts_on_each_plan_latency_steps_late():
+    """Latency L: the plan made at step k acts from step k + L; the old chunk runs meanwhile."""
+    from actionimages.policy.planners import Plan
+
+    class StepPlanner:  # plan made at step k: frame t at position (k, t, 0)
+        clip = ClipConfig.debug().for_inference()
+
+        def reset(self):
+            self.made = []
+
+        def plan(self, obs, views):
+            k = obs["step"]
+            self.made.append(k)
+            T = self.clip.num_frames
+            pos = np.stack([np.full(T, float(k)), np.arange(T, dtype=float), np.zeros(T)], 1)
+            traj = DecodedActions.from_pose(pos, np.repeat(np.eye(3)[None], T, 0), np.ones(T))
+            return Plan(None, [], None, traj)
+
+    obs = {"ee_position": np.zeros(3), "ee_rotation": np.eye(3), "gripper": 1.0}
+    for lag in (0, 2):
+        policy = WorldActionPolicy(StepPlanner(), PolicyConfig(replan_every=4, latency=lag))
+        policy.reset()
+        acts = [policy.select_action({**obs, "step": k}).position for k in range(12)]
+        # step s runs the newest plan that is ready: made at k <= s - lag, frame s - k + 1
+        made = policy.planner.made
+        assert made == ([0, 4, 8] if lag == 0 else [0, 2, 6, 10])
+        for s, a in enumerate(acts):
+            k = max(m for m in made if m == 0 or m + lag <= s)
+            assert tuple(a[:2]) == (k, s - k + 1), (lag, s, a)
+    with pytest.raises(ValueError, match="latency"):
+        PolicyConfig(replan_every=4, latency=4)

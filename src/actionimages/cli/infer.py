@@ -56,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--views", default="front,left_shoulder")
     e.add_argument("--loop", choices=("closed", "open"), default="closed")
     e.add_argument("--replan-every", type=int, default=4)
+    e.add_argument("--latency", type=int, default=0,
+                   help="asynchronous execution: control steps between an observation and its "
+                        "plan acting (closed loop, < --replan-every); 0 = synchronous")  # fmt: skip
     e.add_argument("--max-plans", type=int, default=None,
                    help="plans per episode (open loop with 1: the paper's one-trial setting)")  # fmt: skip
     e.add_argument(
@@ -225,7 +228,8 @@ def _run_eval(args) -> int:
     from actionimages.policy.policy import PolicyConfig
 
     pc = PolicyConfig(views=tuple(args.views.split(",")), loop=args.loop, replan_every=args.replan_every,
-                      max_plans=args.max_plans, smoothing=args.smoothing, sampling=_sampling(args))  # fmt: skip
+                      max_plans=args.max_plans, smoothing=args.smoothing, sampling=_sampling(args),
+                      latency=args.latency)  # fmt: skip
     cfg = ModelEvalConfig(
         checkpoint=args.checkpoint, splits=tuple(args.split.split(",")),
         tasks=tuple(args.tasks.split(",")) if args.tasks else None, episodes=args.episodes, policy=pc,

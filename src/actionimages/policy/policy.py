@@ -55,6 +55,12 @@ class PolicyConfig:
     control_fps: the robot's control rate (the simulator's 10 Hz). A model whose clips run
         at a lower rate (``ClipConfig.long``: 2.5 fps) has its decoded plan interpolated to
         one action per control step (:func:`upsample_trajectory`).
+    latency: asynchronous execution (DreamZero Sec. 3.2), in control steps. The next plan
+        is made from the observation at step k, when ``latency`` actions of the current
+        chunk are left; those keep running, and the new plan acts from step k + latency
+        (its first ``latency`` actions, meant for steps the robot has already passed, are
+        dropped). 0: synchronous, the robot waits for each plan. The first plan of an
+        episode is always synchronous. Closed loop only, below ``replan_every``.
     """
 
     views: tuple[str, ...] = ("front", "left_shoulder")
@@ -66,6 +72,7 @@ class PolicyConfig:
     min_confidence: float = 0.0
     control_fps: float = 10.0
     sampling: SamplingConfig | None = None
+    latency: int = 0
 
     def __post_init__(self) -> None:
         if self.loop not in ("open", "closed"):
@@ -78,6 +85,13 @@ class PolicyConfig:
             raise ValueError(f"smoothing must be 0 or an odd window >= 5, got {self.smoothing}")
         if not self.views:
             raise ValueError("views must name at least one camera")
+        if self.latency < 0 or (
+            self.latency and (self.loop != "closed" or self.latency >= self.replan_every)
+        ):
+            raise ValueError(
+                f"latency must be 0, or in closed loop 1..replan_every-1 ({self.replan_every - 1}); "
+                f"got {self.latency} with loop {self.loop!r}"
+            )
 
 
 class WorldActionPolicy:
@@ -112,9 +126,12 @@ class WorldActionPolicy:
 
     def select_action(self, obs: dict) -> Action:
         """The next action: refill the queue from a new plan when it is empty, then pop."""
-        limit = self.config.max_plans
-        if not self.queue and (limit is None or len(self.plans) < limit):
+        limit, lag = self.config.max_plans, self.config.latency
+        may_plan = limit is None or len(self.plans) < limit
+        if not self.queue and may_plan:  # synchronous: the robot waits for this plan
             self.queue.extend(self.predict_action_chunk(obs))
+        elif lag and len(self.queue) == lag and may_plan:  # asynchronous: plan while acting
+            self.queue.extend(self.predict_action_chunk(obs, skip=lag))
         if self.queue:
             self._last = self.queue.popleft()
         elif self._last is None:  # nothing planned at all: hold the current pose
@@ -122,10 +139,14 @@ class WorldActionPolicy:
         self.steps += 1
         return self._last
 
-    def predict_action_chunk(self, obs: dict) -> list[Action]:
-        """Plan from ``obs`` and return the actions this loop executes before the next plan."""
+    def predict_action_chunk(self, obs: dict, skip: int = 0) -> list[Action]:
+        """Plan from ``obs`` and return the actions this loop executes before the next plan.
+
+        ``skip``: drop the first actions (asynchronous execution: they fall in the
+        ``latency`` steps the previous chunk still covers).
+        """
         cfg = self.config
-        chunk = self._plan(obs)
+        chunk = self._plan(obs)[skip:]
         if not chunk:  # nothing decodable in this plan: hold the current pose, then re-plan
             hold = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
             chunk = [self._last or hold] * cfg.replan_every
