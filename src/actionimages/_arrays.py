@@ -85,9 +85,12 @@ def numpy_or_torch(fn: F) -> F:
 
 def check_finite(name: str, x: torch.Tensor | np.ndarray) -> None:
     """Raise a ValueError naming ``name`` if it holds NaN or inf."""
-    ok = (
-        bool(torch.isfinite(x).all()) if isinstance(x, torch.Tensor) else bool(np.isfinite(x).all())
-    )
+    t = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
+    # A sum is finite iff every term is, unless finite terms overflow: one streaming pass,
+    # no (N,) bool temporary; only a non-finite sum pays for the exact element-wise check.
+    ok = not t.is_floating_point() or bool(torch.isfinite(t.sum()))
+    if not ok:
+        ok = bool(torch.isfinite(t).all())
     if not ok:
         raise ValueError(f"{name} contains NaN or inf; clean or mask the input before calling")
 
