@@ -129,9 +129,16 @@ class ClipConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ClipConfig:
-        """A named clip ("debug", "long", "default"), with a clear error for another name."""
-        presets = {"debug": cls.debug, "long": cls.long, "default": cls.default}
-        return lookup(presets, name, "clip")().replace(**overrides)
+        """A named clip of :data:`CLIP_PRESETS`, with a clear error for another name."""
+        return lookup(CLIP_PRESETS, name, "clip").replace(**overrides)
+
+
+# The named clips (one idiom for presets: a dict of frozen configs and ``lookup``).
+CLIP_PRESETS: dict[str, ClipConfig] = {
+    "debug": ClipConfig.debug(),
+    "long": ClipConfig.long(),
+    "default": ClipConfig.default(),
+}
 
 
 def source_frames_per_clip_frame(source_fps: float, clip_fps: float | None) -> int:

@@ -109,8 +109,7 @@ class BCConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> BCConfig:
-        presets = {"tiny": cls.tiny, "debug": cls.debug}
-        return replace(lookup(presets, name, "BC")(), **overrides)
+        return replace(lookup(BC_PRESETS, name, "BC"), **overrides)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -131,6 +130,9 @@ def camera_features(K: torch.Tensor, world_to_camera: torch.Tensor, height: int,
                         K[..., 0, 2] / width, K[..., 1, 2] / height], -1)  # fmt: skip
     rot = world_to_camera[..., :3, :3].flatten(-2)  # (..., 3, 3) -> (..., 9)
     return torch.cat([intr, rot, world_to_camera[..., :3, 3]], -1).float()
+
+
+BC_PRESETS: dict[str, BCConfig] = {"tiny": BCConfig.tiny(), "debug": BCConfig.debug()}
 
 
 def pool_text(tokens: torch.Tensor) -> torch.Tensor:

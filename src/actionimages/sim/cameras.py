@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from actionimages._presets import lookup
 from actionimages.geometry import Camera
 
 # Half-pixel offset of PyBullet's TinyRenderer relative to pixel centres (see module doc).
@@ -81,9 +82,7 @@ class CameraRange:
 
     @classmethod
     def preset(cls, name: str) -> CameraRange:
-        if name not in CAMERA_RANGES:
-            raise ValueError(f"unknown camera range {name!r}; valid: {sorted(CAMERA_RANGES)}")
-        return CAMERA_RANGES[name]
+        return lookup(CAMERA_RANGES, name, "camera range")
 
 
 CAMERA_RANGES: dict[str, CameraRange] = {
