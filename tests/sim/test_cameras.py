@@ -160,7 +160,7 @@ def test_ranges_are_disjoint_in_azimuth_and_sampling_is_seeded():
 
 
 def test_unknown_names_raise():
-    with pytest.raises(ValueError, match="valid"):
+    with pytest.raises(ValueError, match="unknown camera range preset 'sideways'"):
         CameraRange.preset("sideways")
     with pytest.raises(ValueError, match="valid"):
         sample_static_cameras(
