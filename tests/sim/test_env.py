@@ -122,7 +122,7 @@ def test_workspace_clipping_is_reported(env):
         ({"task": "pick_cup", "cameras": ("front", "ceiling")}, "valid cameras"),
         ({"task": "pick_cup", "image_size": 4}, "image_size"),
         ({"task": "pick_cup", "split": "everything"}, "valid splits"),
-        ({"task": "pick_cup", "camera_range": "wide"}, "valid"),
+        ({"task": "pick_cup", "camera_range": "wide"}, "unknown camera range preset"),
         ({"task": "pick_cup", "variation": "psychedelic"}, "unknown variation preset"),
     ],
 )
