@@ -55,8 +55,9 @@ baselines: data
 # The pose-conditioned model of issue 15 (models/tiny-state, see its MODEL_CARD.md) and its
 # two baselines on the same data and budget: 800 expert episodes (seeds 0..799), preset
 # tiny-state (the current pose given as action frame 0, video as frame deltas, 3.2 s clips
-# at 2.5 fps, action frames weighted 4x), 5000 steps of 8 clips; BC 4000 steps of 16 clips.
-# The three ran side by side, one thread each, on the 2-core CPU (about 55 min).
+# at 2.5 fps, action frames weighted 4x, timestep shift 6), 5000 steps of 8 clips (about
+# 45 min on one thread); BC 4000 steps of 16 clips. The baselines ran side by side, one
+# thread each, on the 2-core CPU (about 55 min).
 STATE_DATA = data/sim-train-800
 STATE_STEPS = 5000
 data-state: venv

@@ -6,8 +6,8 @@
 
 Presets:
     debug   tests: debug model, 2 x 9 frames at 64 x 64, 4 steps
-    tiny-state  the default CPU run (models/tiny): the current pose given as action frame 0,
-            video as frame deltas, 3.2 s clips at 2.5 fps, action frames weighted 4x
+    tiny-state  models/tiny-state: the current pose given as action frame 0, video as frame
+            deltas, 3.2 s clips at 2.5 fps, action frames weighted 4x, timestep shift 6
     tiny-state-lowdim  its baseline with actions as 10-D vectors
     tiny    the earlier default (10 fps clips, no pose given); tiny-lowdim its baseline
     paper   the authors' recipe (paper Sec. 4, SPEC 4): Wan2.2-TI2V-5B, lr 5e-7 after 1000
@@ -189,12 +189,13 @@ PRESETS: dict[str, TrainConfig] = {
         name="tiny", data=("data/sim-train",), steps=3000, batch_size=8, lr=5e-4, warmup_steps=100,
         ema_decay=0.995, save_every=250, num_threads=1,
     ),
-    # The tiny run with the current pose given (model "tiny-state") and action frames
-    # weighted 4x from the start.
+    # The tiny run with the current pose given (model "tiny-state"), action frames
+    # weighted 4x from the start, and noise levels shifted towards high noise (shift 6:
+    # chosen on validation episodes, BENCHMARKS.md "Issue 15: ablation").
     "tiny-state": TrainConfig(
         name="tiny-state", model=ModelConfig.preset("tiny-state"), clip=ClipConfig.preset("long"), data=("data/sim-train",), steps=3000,
         batch_size=8, lr=1e-3, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
-        action_loss_weight=4.0, output_dir="runs/tiny-state",
+        action_loss_weight=4.0, timestep_shift=6.0, output_dir="runs/tiny-state",
     ),
     "tiny-state-lowdim": TrainConfig(
         name="tiny-state-lowdim", model=ModelConfig.preset("tiny-state-lowdim"), clip=ClipConfig.preset("long"), data=("data/sim-train",),
