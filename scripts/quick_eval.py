@@ -22,7 +22,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=2, help="held-out episodes per task")
     ap.add_argument("--clips", type=int, default=3, help="clips per episode")
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--shift", type=float, default=None, help="sampling shift (default: the model's)")
+    ap.add_argument(
+        "--shift", type=float, default=None, help="sampling shift (default: the model's)"
+    )
     ap.add_argument("--no-state", action="store_true", help="do not give the current pose")
     ap.add_argument("--first", type=int, default=100,
                     help="first held-out episode index: 100+ is the validation set; the "
