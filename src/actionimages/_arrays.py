@@ -23,10 +23,14 @@ def is_torch(*values: Any) -> bool:
     return any(isinstance(v, torch.Tensor) for v in values)
 
 
-def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
+def as_tensor(
+    x: Any, *, dtype: torch.dtype | None = None, device=None, copy: bool = True
+) -> torch.Tensor:
     """Convert an array-like to a tensor, keeping its dtype unless ``dtype`` is given.
 
-    Raises ValueError (not TypeError) for non-numeric or ragged input.
+    ``copy=False`` shares a writable NumPy array's memory (for callers that only read it);
+    a read-only one is still copied. Raises ValueError (not TypeError) for non-numeric or
+    ragged input.
     """
     if isinstance(x, torch.Tensor):
         return x.to(dtype=dtype or x.dtype, device=device or x.device)
@@ -36,7 +40,9 @@ def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device=None) -> torch
         raise ValueError(f"expected a numeric array, got {type(x).__name__}: {err}") from None
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric array, got dtype {arr.dtype} of shape {arr.shape}")
-    t = torch.from_numpy(np.array(arr, copy=True))  # a copy: the caller's array may be read-only
+    if copy or not arr.flags.writeable or any(st < 0 for st in arr.strides):
+        arr = np.array(arr, copy=True)  # a copy: the caller's array may be read-only
+    t = torch.from_numpy(arr)
     return t.to(dtype=dtype or t.dtype, device=device)
 
 

@@ -115,15 +115,15 @@ def _gripper(blue: torch.Tensor, present: torch.Tensor, method: Method) -> torch
     return (g.to(torch.float64) / BLUE_LEVEL).clamp(0.0, 1.0)
 
 
-def _heatmaps(images: torch.Tensor, gripper: torch.Tensor, subtract_level: bool) -> torch.Tensor:
-    """Per-point heatmaps (V, T, 3, H, W) from images (V, T, H, W, 3): red, green, and
-    the up blob from blue.
+def _heatmaps(planes: torch.Tensor, gripper: torch.Tensor, subtract_level: bool) -> torch.Tensor:
+    """Per-point heatmaps (V, T, 3, H, W), built in place in the image planes (V, T, 3, H, W):
+    red, green, and the up blob from blue.
 
     Only blue values above 0.25 are the up Gaussian (Eq. 5); the rest is background
     and becomes 0. The paper decoder's centroid also subtracts the background level
     0.25 * g (SPEC 3); the Gaussian fit must not, since G - level is no Gaussian.
     """
-    heat = images.permute(0, 1, 4, 2, 3).contiguous()  # (V, T, H, W, 3) -> (V, T, 3, H, W)
+    heat = planes
     blue = heat[:, :, 2]
     cut = torch.full(
         blue.shape[:2], BLUE_LEVEL + GRIPPER_TOLERANCE, dtype=blue.dtype, device=blue.device
@@ -306,7 +306,7 @@ def decode_action_images(
         raise ValueError(f"method must be 'triangulate' or 'paper', got {method!r}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    imgs = images.detach() if torch_mode else as_tensor(images)
+    imgs = images.detach() if torch_mode else as_tensor(images, copy=False)  # only read
     if imgs.ndim != 5 or imgs.shape[-1] != 3:
         raise ValueError(f"images must have shape (V, T, H, W, 3), got {tuple(imgs.shape)}")
     V, T, H, W, _ = imgs.shape
@@ -335,7 +335,11 @@ def decode_action_images(
         raise ValueError(f"cameras are {h}x{w} but images are {H}x{W}; resize the cameras to match")
     # float32 is plenty for values in [0, 1]; the peak fit works in float64 on its
     # small windows only.
-    imgs = imgs.to(torch.float32).clamp(0.0, 1.0)
+    # One float32, channel-first copy, clamped in place: (V, T, H, W, 3) -> (V, T, 3, H, W).
+    # The heatmaps are built in it and each point's plane is contiguous for the peak fit.
+    planes = torch.empty((V, T, 3, H, W), dtype=torch.float32, device=imgs.device)
+    planes.copy_(imgs.permute(0, 1, 4, 2, 3))
+    planes.clamp_(0.0, 1.0)
     K = layout_intrinsics(torch.as_tensor(Knp, device=imgs.device), layout)
     E = torch.as_tensor(Enp, device=imgs.device)
     if view_mask is None:
@@ -356,9 +360,9 @@ def decode_action_images(
         raise ValueError("view_mask leaves some time steps with no view at all")
 
     # 1. Gripper from the blue background (Eq. 7).
-    gripper = _gripper(imgs[..., 2], present, method)
+    gripper = _gripper(planes[:, :, 2], present, method)
     # 2. One heatmap per semantic point and view: (V, T, 3, H, W).
-    heat = _heatmaps(imgs, gripper, subtract_level=method == "paper")
+    heat = _heatmaps(planes, gripper, subtract_level=method == "paper")
     if not bool(present.all()):
         heat = heat * present[:, :, None, None, None]
     # 3. 3-D points.
