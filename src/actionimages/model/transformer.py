@@ -73,15 +73,31 @@ class CameraWanBlock(WanTransformerBlock):
         rotary_emb,
         camera_features=None,
         grid=None,
+        attention_mask=None,
+        kv=None,
     ):
+        """``attention_mask`` (L, L) bool: block-causal attention (:mod:`actionimages.model.causal`).
+        ``kv`` = (cache, layer, write, camera_rows): self-attention against a KV cache, on
+        the token rows ``camera_rows`` of the camera features (``forward_tokens``)."""
         x = hidden_states  # (B, L, D)
         shift, scale, gate, ff_shift, ff_scale, ff_gate = self.modulation(temb)
 
         # 1. Self-attention over every view and modality, with the camera added to its input.
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
         if camera_features is not None:
-            h = h + self.cam_encoder(camera_features, grid).type_as(h)
-        attn = self.projector(self.attn1(h, None, None, rotary_emb))
+            cam = self.cam_encoder(camera_features, grid)
+            if kv is not None and cam.shape[1] != h.shape[1]:  # frame-pooled: per frame
+                cam = cam[:, kv[3]]
+            h = h + cam.type_as(h)
+        if kv is None:
+            attn = self.projector(self.attn1(h, None, attention_mask, rotary_emb))
+        else:
+            from actionimages.model.causal import cached_self_attention
+
+            cache, layer, write, _ = kv
+            attn = self.projector(
+                cached_self_attention(self.attn1, h, rotary_emb, cache, layer, write)
+            )
         x = (x.float() + attn * gate).type_as(x)
 
         # 2. Cross-attention to the text (and, for I2V weights, CLIP image) tokens.
@@ -217,6 +233,7 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
         encoder_hidden_states_image=None,
         return_dict: bool = False,
         attention_kwargs=None,
+        attention_mask=None,
     ):
         """Predict the flow-matching velocity of a packed latent sequence.
 
@@ -226,6 +243,8 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
             encoder_hidden_states: (B, S, text_dim) text tokens.
             camera: (B, F / p_t, C_cam, h, w) camera map per latent frame, or None (no camera).
             encoder_hidden_states_image: (B, 257, image_dim) CLIP tokens (I2V weights only).
+            attention_mask: (L, L) bool self-attention mask (True = attend), e.g. block-causal
+                (:func:`actionimages.model.causal.block_causal_mask`); None = full attention.
 
         Returns:
             (B, C_out, F, H, W) velocity (a 1-tuple / ``.sample`` output when ``return_dict``).
@@ -264,7 +283,7 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
         # Pooling is parameter-free, so it runs once; each block applies its own projection.
         features = None if camera is None else self.blocks[0].cam_encoder.features(camera, grid)
         for block in self.blocks:
-            args = (x, context, timestep_proj, rotary_emb, features, grid)
+            args = (x, context, timestep_proj, rotary_emb, features, grid, attention_mask)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 x = self._gradient_checkpointing_func(block, *args)
             else:
@@ -286,6 +305,62 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
 
             return Transformer2DModelOutput(sample=out)
         return out
+
+    @torch.no_grad()
+    def forward_tokens(self, hidden_states, timestep, encoder_hidden_states, tokens, cache,
+                       camera=None, write: bool = True) -> torch.Tensor:  # fmt: skip
+        """Run the blocks on the sequence positions ``tokens`` (n,) only, against ``cache``.
+
+        The chunked, KV-cached pass of :mod:`actionimages.model.causal`: the selected
+        tokens attend to the cached keys and values and to each other; with ``write`` they
+        are appended to the cache. Inputs are those of :meth:`forward` for the whole
+        sequence (the per-token embeddings are computed for it and sliced, so positions
+        and conditions are identical). Returns (B, n, p_t p_h p_w C_out) token outputs,
+        in ``tokens`` order (:func:`tokens_of` gives the same of a full output).
+        """
+        from actionimages.model.causal import KVCache
+
+        if not isinstance(cache, KVCache) or cache.num_layers != len(self.blocks):
+            raise ValueError(f"cache must be a KVCache of {len(self.blocks)} layers")
+        Fr, H, W = hidden_states.shape[2:]
+        p_t, p_h, p_w = self.config.patch_size
+        grid = (Fr // p_t, H // p_h, W // p_w)
+        cos, sin = self.rope(hidden_states)  # (1, L, 1, d) each
+        rotary = (cos[:, tokens], sin[:, tokens])
+        x = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2)[:, tokens]  # (B, n, D)
+        per_token = timestep.ndim == 2
+        temb, timestep_proj, context, _ = self.condition_embedder(
+            timestep.flatten() if per_token else timestep, encoder_hidden_states, None,
+            timestep_seq_len=timestep.shape[1] if per_token else None,
+        )  # fmt: skip
+        timestep_proj = timestep_proj.unflatten(-1, (6, -1))
+        if per_token:
+            temb, timestep_proj = temb[:, tokens], timestep_proj[:, tokens]
+        features = None
+        if camera is not None:
+            features = self.blocks[0].cam_encoder.features(camera, grid)
+            if self.config.camera_encoder == "token":
+                features = features[:, tokens]
+        for i, block in enumerate(self.blocks):
+            x = block(
+                x, context, timestep_proj, rotary, features, grid, None, (cache, i, write, tokens)
+            )
+        if temb.ndim == 3:  # (B, n, D): per-token output modulation
+            shift, scale = (self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
+            shift, scale = shift.squeeze(2), scale.squeeze(2)
+        else:
+            shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
+        x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
+        return self.proj_out(x)  # (B, n, p_t * p_h * p_w * C_out)
+
+
+def tokens_of(out: torch.Tensor, patch_size) -> torch.Tensor:
+    """(B, C, F, H, W) output -> (B, L, p_t p_h p_w C) tokens, the layout of ``forward_tokens``."""
+    B, C, Fr, H, W = out.shape
+    p_t, p_h, p_w = patch_size
+    x = out.reshape(B, C, Fr // p_t, p_t, H // p_h, p_h, W // p_w, p_w)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, f, h, w, p_t, p_h, p_w, C)
+    return x.reshape(B, (Fr // p_t) * (H // p_h) * (W // p_w), -1)
 
 
 def resolve_transformer_folder(path: str | Path) -> Path:

@@ -1,0 +1,112 @@
+"""Block-causal attention over chunks, and a KV cache for chunk-by-chunk inference (issue 11).
+
+The first part of DreamZero's autoregressive mode (Sec. 3.1, Algorithm 2) on this
+project's packed sequences. A packed sequence holds 2V clips (video and action of every
+view) of F latent frames each; **chunk c** is latent frames cK .. cK + K - 1 of every
+clip. Attention is block-causal: a token attends to its own chunk and to earlier chunks.
+
+    mask = block_causal_mask(num_clips, frames_per_clip, K, tokens_per_frame)   # (L, L) bool
+    full = transformer(x, t, ctx, camera=cam, attention_mask=mask)             # recompute all
+    cache = KVCache(num_layers)
+    for c in range(F // K):                                                    # chunk by chunk
+        out_c = transformer.forward_tokens(x, t, ctx, chunk_tokens(c, ...), cache, camera=cam)
+
+``forward_tokens`` runs the blocks on the chosen tokens only: their self-attention reads
+the cached keys and values of every earlier chunk plus their own, and (``write=True``)
+appends their own to the cache. Everything else in a block acts token by token, so the
+chunked pass equals the masked full pass (a test checks max |diff| <= 1e-5 in float32).
+Rotary positions are the full sequence's, sliced, so they are the same in both.
+
+Not here yet (issue 11): teacher-forced training on clean + noisy copies, the policy loop
+that writes real observations into the cache, Flash, and a context limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+
+def chunk_of_tokens(
+    num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int
+) -> torch.Tensor:
+    """(L,) chunk index of every token of a packed sequence (token order: frame, h, w)."""
+    if frames_per_clip % chunk_frames:
+        raise ValueError(
+            f"frames_per_clip {frames_per_clip} must be a multiple of chunk_frames {chunk_frames}"
+        )
+    t = torch.arange(frames_per_clip).repeat(num_clips)  # (2VF,) time index of each packed frame
+    return (t // chunk_frames).repeat_interleave(tokens_per_frame)  # (L,)
+
+
+def block_causal_mask(
+    num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int
+) -> torch.Tensor:
+    """(L, L) bool, True where query token i may attend to key token j (chunk_j <= chunk_i)."""
+    c = chunk_of_tokens(num_clips, frames_per_clip, chunk_frames, tokens_per_frame)
+    return c[None, :] <= c[:, None]
+
+
+def chunk_tokens(
+    chunk: int, num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int
+) -> torch.Tensor:
+    """(n,) positions of chunk ``chunk``'s tokens in the packed sequence, in sequence order."""
+    c = chunk_of_tokens(num_clips, frames_per_clip, chunk_frames, tokens_per_frame)
+    return torch.nonzero(c == chunk).flatten()
+
+
+@dataclass
+class KVCache:
+    """Per-layer rotated keys and values, (B, S, heads, head_dim), of the tokens written so far."""
+
+    num_layers: int
+    keys: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.keys = [None] * self.num_layers
+        self.values = [None] * self.num_layers
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys[0] is None else int(self.keys[0].shape[1])
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        old_k, old_v = self.keys[layer], self.values[layer]
+        self.keys[layer] = k if old_k is None else torch.cat([old_k, k], dim=1)
+        self.values[layer] = v if old_v is None else torch.cat([old_v, v], dim=1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Wan's rotary embedding on (B, S, heads, head_dim): pairs (2i, 2i + 1) rotated."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = cos[..., 0::2], sin[..., 1::2]
+    out = torch.empty_like(x)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out.type_as(x)
+
+
+def cached_self_attention(attn, h, rotary, cache: KVCache, layer: int, write: bool):
+    """Self-attention of the new tokens ``h`` (B, n, D) against the cache plus themselves.
+
+    The projections, norms and rotation are Wan's own (diffusers' ``WanAttention``
+    modules); written out here because diffusers' processor has no cache.
+    """
+    query, key, value = attn.to_q(h), attn.to_k(h), attn.to_v(h)
+    query, key = attn.norm_q(query), attn.norm_k(key)
+    query, key, value = (t.unflatten(2, (attn.heads, -1)) for t in (query, key, value))
+    query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)  # (B, n, H, d)
+    keys, values = key, value
+    if cache.keys[layer] is not None:
+        keys = torch.cat([cache.keys[layer], key], dim=1)
+        values = torch.cat([cache.values[layer], value], dim=1)
+    out = F.scaled_dot_product_attention(
+        query.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2)
+    ).transpose(1, 2)  # (B, n, H, d)
+    if write:
+        cache.append(layer, key, value)
+    out = out.flatten(2, 3).type_as(query)
+    return attn.to_out[1](attn.to_out[0](out))

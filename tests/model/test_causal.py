@@ -1,0 +1,54 @@
+"""Block-causal attention and the KV cache (issue 11): the chunked pass equals recomputation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from actionimages.model.causal import KVCache, block_causal_mask, chunk_of_tokens, chunk_tokens
+from actionimages.model.transformer import tokens_of
+from tests.model.helpers import debug_wam, synthetic_batch
+
+
+def test_block_causal_mask_lets_a_chunk_see_itself_and_the_past_only():
+    V2, F, K, n = 4, 3, 1, 2  # 4 clips of 3 latent frames, chunks of 1 frame, 2 tokens a frame
+    c = chunk_of_tokens(V2, F, K, n)
+    assert c.tolist() == [0, 0, 1, 1, 2, 2] * V2
+    m = block_causal_mask(V2, F, K, n)
+    i, j = torch.meshgrid(torch.arange(len(c)), torch.arange(len(c)), indexing="ij")
+    assert torch.equal(m, c[j] <= c[i])
+    assert chunk_tokens(1, V2, F, K, n).tolist() == [2, 3, 8, 9, 14, 15, 20, 21]
+    with pytest.raises(ValueError, match="multiple"):
+        chunk_of_tokens(V2, 3, 2, n)
+
+
+@pytest.mark.parametrize("per_token", [True, False])
+def test_kv_cached_chunks_equal_the_masked_full_pass(per_token):
+    """Prefill chunk 0, then each chunk against the cache == one block-causal forward (float32)."""
+    torch.manual_seed(0)
+    wam = debug_wam(seed=1)
+    for p in wam.transformer.parameters():  # a trained-looking, not an initial, camera branch
+        p.data += 0.02 * torch.randn_like(p)
+    enc = wam.encode_batch(synthetic_batch(1))
+    tr = wam.transformer.eval()
+    x = torch.randn_like(enc.latents)  # (1, C, 2VF, h, w)
+    Fr, V2 = enc.frames_per_clip, 2 * enc.num_views
+    _, p_h, p_w = tr.config.patch_size
+    n = (x.shape[-2] // p_h) * (x.shape[-1] // p_w)
+    L = x.shape[2] * n
+    t = torch.rand(1, L) * 1000 if per_token else torch.tensor([500.0])
+    mask = block_causal_mask(V2, Fr, 1, n)
+    with torch.no_grad():
+        full = tokens_of(
+            tr(x, t, enc.context, camera=enc.camera, attention_mask=mask), tr.config.patch_size
+        )
+        bidirectional = tokens_of(tr(x, t, enc.context, camera=enc.camera), tr.config.patch_size)
+    cache = KVCache(len(tr.blocks))
+    for c in range(Fr):
+        rows = chunk_tokens(c, V2, Fr, 1, n)
+        out = tr.forward_tokens(x, t, enc.context, rows, cache, camera=enc.camera)
+        assert (out - full[:, rows]).abs().max() <= 1e-5, c
+    assert cache.length == L
+    # and the mask matters: chunk 0 of the bidirectional pass sees the future
+    rows0 = chunk_tokens(0, V2, Fr, 1, n)
+    assert (bidirectional[:, rows0] - full[:, rows0]).abs().max() > 1e-3
