@@ -22,11 +22,16 @@ def test_block_causal_mask_lets_a_chunk_see_itself_and_the_past_only():
         chunk_of_tokens(V2, 3, 2, n)
 
 
-@pytest.mark.parametrize("per_token", [True, False])
-def test_kv_cached_chunks_equal_the_masked_full_pass(per_token):
+@pytest.mark.parametrize(
+    ("per_token", "camera"), [(True, "token"), (False, "token"), (True, "frame_pooled")]
+)
+def test_kv_cached_chunks_equal_the_masked_full_pass(per_token, camera):
     """Prefill chunk 0, then each chunk against the cache == one block-causal forward (float32)."""
     torch.manual_seed(0)
-    wam = debug_wam(seed=1)
+    pooled = (
+        {"camera_encoder": "frame_pooled", "camera_pool": (4, 4, 4)} if camera != "token" else {}
+    )
+    wam = debug_wam(seed=1, **pooled)
     for p in wam.transformer.parameters():  # a trained-looking, not an initial, camera branch
         p.data += 0.02 * torch.randn_like(p)
     enc = wam.encode_batch(synthetic_batch(1))
@@ -52,3 +57,14 @@ def test_kv_cached_chunks_equal_the_masked_full_pass(per_token):
     # and the mask matters: chunk 0 of the bidirectional pass sees the future
     rows0 = chunk_tokens(0, V2, Fr, 1, n)
     assert (bidirectional[:, rows0] - full[:, rows0]).abs().max() > 1e-3
+
+
+def test_the_latency_benchmark_runs_quick():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "causal.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--repeats", "1"],
+                         capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+    assert "| chunks already executed |" in out.stdout and out.stdout.count("x |") >= 3

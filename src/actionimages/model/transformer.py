@@ -77,24 +77,20 @@ class CameraWanBlock(WanTransformerBlock):
         kv=None,
     ):
         """``attention_mask`` (L, L) bool: block-causal attention (:mod:`actionimages.model.causal`).
-        ``kv`` = (cache, layer, write, camera_rows): self-attention against a KV cache, on
-        the token rows ``camera_rows`` of the camera features (``forward_tokens``)."""
+        ``kv`` = (cache, layer, write): self-attention against a KV cache (``forward_tokens``)."""
         x = hidden_states  # (B, L, D)
         shift, scale, gate, ff_shift, ff_scale, ff_gate = self.modulation(temb)
 
         # 1. Self-attention over every view and modality, with the camera added to its input.
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
         if camera_features is not None:
-            cam = self.cam_encoder(camera_features, grid)
-            if kv is not None and cam.shape[1] != h.shape[1]:  # frame-pooled: per frame
-                cam = cam[:, kv[3]]
-            h = h + cam.type_as(h)
+            h = h + self.cam_encoder(camera_features, grid).type_as(h)
         if kv is None:
             attn = self.projector(self.attn1(h, None, attention_mask, rotary_emb))
         else:
             from actionimages.model.causal import cached_self_attention
 
-            cache, layer, write, _ = kv
+            cache, layer, write = kv
             attn = self.projector(
                 cached_self_attention(self.attn1, h, rotary_emb, cache, layer, write)
             )
@@ -309,49 +305,54 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
     @torch.no_grad()
     def forward_tokens(self, hidden_states, timestep, encoder_hidden_states, tokens, cache,
                        camera=None, write: bool = True) -> torch.Tensor:  # fmt: skip
-        """Run the blocks on the sequence positions ``tokens`` (n,) only, against ``cache``.
+        """Run the model on the sequence positions ``tokens`` (n,) only, against ``cache``.
 
         The chunked, KV-cached pass of :mod:`actionimages.model.causal`: the selected
         tokens attend to the cached keys and values and to each other; with ``write`` they
         are appended to the cache. Inputs are those of :meth:`forward` for the whole
-        sequence (the per-token embeddings are computed for it and sliced, so positions
-        and conditions are identical). Returns (B, n, p_t p_h p_w C_out) token outputs,
-        in ``tokens`` order (:func:`tokens_of` gives the same of a full output).
+        sequence; ``tokens`` must be whole latent frames in sequence order (a chunk), and
+        only those frames are embedded, so a call costs the chunk, not the sequence.
+        Rotary positions are the whole sequence's. Returns (B, n, p_h p_w C_out) token
+        outputs in ``tokens`` order (:func:`tokens_of` gives the same of a full output).
         """
         from actionimages.model.causal import KVCache
 
         if not isinstance(cache, KVCache) or cache.num_layers != len(self.blocks):
             raise ValueError(f"cache must be a KVCache of {len(self.blocks)} layers")
-        Fr, H, W = hidden_states.shape[2:]
         p_t, p_h, p_w = self.config.patch_size
-        grid = (Fr // p_t, H // p_h, W // p_w)
-        cos, sin = self.rope(hidden_states)  # (1, L, 1, d) each
+        H, W = hidden_states.shape[-2:]
+        per_frame = (H // p_h) * (W // p_w)
+        frames = torch.unique(tokens // per_frame)  # (f,) sorted
+        want = (frames[:, None] * per_frame + torch.arange(per_frame)).flatten()
+        if p_t != 1 or not torch.equal(want, tokens.to(want.dtype)):
+            raise ValueError(
+                "forward_tokens needs patch_size[0] = 1 and whole latent frames in order"
+            )
+        grid = (len(frames), H // p_h, W // p_w)
+        cos, sin = self.rope(hidden_states)  # (1, L, 1, d) each: positions of the full sequence
         rotary = (cos[:, tokens], sin[:, tokens])
-        x = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2)[:, tokens]  # (B, n, D)
+        x = (
+            self.patch_embedding(hidden_states[:, :, frames]).flatten(2).transpose(1, 2)
+        )  # (B, n, D)
         per_token = timestep.ndim == 2
+        t = timestep[:, tokens] if per_token else timestep
         temb, timestep_proj, context, _ = self.condition_embedder(
-            timestep.flatten() if per_token else timestep, encoder_hidden_states, None,
-            timestep_seq_len=timestep.shape[1] if per_token else None,
+            t.flatten() if per_token else t, encoder_hidden_states, None,
+            timestep_seq_len=t.shape[1] if per_token else None,
         )  # fmt: skip
         timestep_proj = timestep_proj.unflatten(-1, (6, -1))
-        if per_token:
-            temb, timestep_proj = temb[:, tokens], timestep_proj[:, tokens]
         features = None
         if camera is not None:
-            features = self.blocks[0].cam_encoder.features(camera, grid)
-            if self.config.camera_encoder == "token":
-                features = features[:, tokens]
+            features = self.blocks[0].cam_encoder.features(camera[:, frames], grid)
         for i, block in enumerate(self.blocks):
-            x = block(
-                x, context, timestep_proj, rotary, features, grid, None, (cache, i, write, tokens)
-            )
+            x = block(x, context, timestep_proj, rotary, features, grid, None, (cache, i, write))
         if temb.ndim == 3:  # (B, n, D): per-token output modulation
             shift, scale = (self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
             shift, scale = shift.squeeze(2), scale.squeeze(2)
         else:
             shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
         x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
-        return self.proj_out(x)  # (B, n, p_t * p_h * p_w * C_out)
+        return self.proj_out(x)  # (B, n, p_h * p_w * C_out)
 
 
 def tokens_of(out: torch.Tensor, patch_size) -> torch.Tensor:
