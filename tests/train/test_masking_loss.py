@@ -228,3 +228,32 @@ def test_the_trainer_realises_the_exact_mix_on_a_video_only_mixture(tmp_path):
     logs = t.train(6)
     counts = torch.tensor([[row[f"tasks/{k}"] for k in TASKS] for row in logs]).sum(0)
     assert counts[3] / counts.sum() < 0.25  # per-clip renormalisation would give >= 50%
+
+
+def test_flash_noise_decouples_video_and_action_timesteps():
+    """flash: video t ~ 1 - Beta(3, 1) (mean 1/4), action t uniform, per sample and modality."""
+    from actionimages.model.flow import flash_sigmas
+    from actionimages.model.packing import ACTION
+
+    video, action = flash_sigmas(100_000, 1.0, torch.Generator().manual_seed(0))
+    assert abs(float(video.mean()) - 0.25) < 0.005 and abs(float(action.mean()) - 0.5) < 0.005
+    assert (
+        abs(float((video < 0.5).float().mean()) - (1 - 0.5**3)) < 0.005
+    )  # P(1 - B < x) = 1 - (1 - x)^3
+    wam = debug_wam()
+    enc = wam.encode_batch(synthetic_batch(8))
+    tasks = torch.zeros(8, dtype=torch.long)  # joint: video and actions both predicted
+    _, info = wam.loss(
+        enc, torch.Generator().manual_seed(1), (1, 0, 0, 0), sampling="flash", tasks=tasks
+    )
+    modality, _, index = frame_roles(enc.num_views, enc.frames_per_clip)
+    wam.transformer = probe = Probe(wam)
+    wam.loss(enc, torch.Generator().manual_seed(1), (1, 0, 0, 0), sampling="flash", tasks=tasks)
+    n = probe.timestep.shape[1] // (2 * enc.num_views * enc.frames_per_clip)
+    per_frame = probe.timestep[:, ::n] / 1000  # (B, 2VF)
+    a = per_frame[:, (modality == ACTION) & (index > 0)]
+    v = per_frame[:, (modality != ACTION) & (index > 0)]
+    assert torch.allclose(
+        a, info["sigma"][:, None].expand_as(a), atol=1e-6
+    )  # actions: the sample's t
+    assert not torch.allclose(v, a[:, :1].expand_as(v))  # video: its own t

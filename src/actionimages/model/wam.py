@@ -25,7 +25,7 @@ from torch import nn
 
 from actionimages.model.camera import plucker_to_latent_frames
 from actionimages.model.config import ModelConfig
-from actionimages.model.flow import add_noise, sample_sigmas
+from actionimages.model.flow import add_noise, flash_sigmas, sample_sigmas
 from actionimages.model.masking import (
     PREDICTED,
     VISIBLE,
@@ -250,8 +250,14 @@ class WorldActionModel(nn.Module):
         if first_action_prob > 0:
             known = torch.rand(B, generator=generator) < first_action_prob  # (B,)
         states = frame_states(tasks, enc.num_views, enc.frames_per_clip, known).to(x.device)
-        sigma = sample_sigmas(B, shift, sampling, generator).to(x.device)  # (B,)
-        sigma_frames = frame_timesteps(states, sigma)  # (B, 2VF)
+        if sampling == "flash":  # decoupled: video and action clips get their own t
+            sigma_v, sigma = (s.to(x.device) for s in flash_sigmas(B, shift, generator))
+            modality = frame_roles(enc.num_views, enc.frames_per_clip)[0].to(x.device)  # (2VF,)
+            sigma_frames = torch.where(modality == ACTION, frame_timesteps(states, sigma),
+                                       frame_timesteps(states, sigma_v))  # fmt: skip
+        else:
+            sigma = sample_sigmas(B, shift, sampling, generator).to(x.device)  # (B,)
+            sigma_frames = frame_timesteps(states, sigma)  # (B, 2VF)
         noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
         x_t, target = add_noise(x, noise, sigma_frames[:, None, :, None, None])
         context = enc.context

@@ -60,7 +60,8 @@ class TrainConfig:
             realised mix equals ``task_ratios``; see the module docstring).
         prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
         timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
-        timestep_sampling: "uniform" or "logit_normal" for u.
+        timestep_sampling: "uniform" or "logit_normal" for u, or "flash" (DreamZero's
+            decoupled noise: video t ~ 1 - Beta(3, 1), action t uniform and shifted).
         action_loss_weight: weight of action frames in the loss relative to video frames.
         lr, warmup_steps, weight_decay, betas, grad_clip: AdamW, linear warm-up then constant.
         ema_decay: keep an EMA of the weights (None = off).
@@ -124,9 +125,10 @@ class TrainConfig:
             raise ValueError(f"task_ratios must be 4 non-negative weights, got {self.task_ratios}")
         if not 0 <= self.prompt_dropout <= 1:
             raise ValueError(f"prompt_dropout must be in [0, 1], got {self.prompt_dropout}")
-        if self.timestep_sampling not in ("uniform", "logit_normal"):
+        if self.timestep_sampling not in ("uniform", "logit_normal", "flash"):
             raise ValueError(
-                f"timestep_sampling must be uniform or logit_normal, got {self.timestep_sampling!r}"
+                "timestep_sampling must be uniform, logit_normal or flash, got "
+                f"{self.timestep_sampling!r}"
             )
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(
