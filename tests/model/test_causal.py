@@ -68,3 +68,39 @@ def test_the_latency_benchmark_runs_quick():
     out = subprocess.run([sys.executable, str(script), "--quick", "--repeats", "1"],
                          capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
     assert "| chunks already executed |" in out.stdout and out.stdout.count("x |") >= 3
+
+
+def test_teacher_forcing_equals_cached_inference_on_the_clean_past():
+    """One pass over [clean; noisy] with Fig. 11's mask == denoising each chunk against a
+    cache of the clean earlier chunks (same rotary positions in training and inference)."""
+    from actionimages.model.causal import teacher_forcing_mask
+
+    torch.manual_seed(0)
+    wam = debug_wam(seed=2)
+    for p in wam.transformer.parameters():
+        p.data += 0.02 * torch.randn_like(p)
+    enc = wam.encode_batch(synthetic_batch(1))
+    tr = wam.transformer.eval()
+    clean, noisy = enc.latents, torch.randn_like(enc.latents)
+    Fr, V2 = enc.frames_per_clip, 2 * enc.num_views
+    _, p_h, p_w = tr.config.patch_size
+    n = (clean.shape[-2] // p_h) * (clean.shape[-1] // p_w)
+    L = clean.shape[2] * n
+    t_clean, t_noisy = torch.zeros(1, L), torch.rand(1, L) * 1000
+    both = torch.cat([clean, noisy], dim=2)
+    cam = torch.cat([enc.camera, enc.camera], dim=1)
+    mask = teacher_forcing_mask(V2, Fr, 1, n)
+    with torch.no_grad():
+        out = tr(both, torch.cat([t_clean, t_noisy], 1), enc.context, camera=cam,
+                 attention_mask=mask, rotary_repeat=2)  # fmt: skip
+    taught = tokens_of(out, tr.config.patch_size)[:, L:]  # the noisy copy's outputs
+    cache = KVCache(len(tr.blocks))
+    for c in range(Fr):
+        rows = chunk_tokens(c, V2, Fr, 1, n)
+        pred = tr.forward_tokens(
+            noisy, t_noisy, enc.context, rows, cache, camera=enc.camera, write=False
+        )
+        assert (pred - taught[:, rows]).abs().max() <= 1e-5, c
+        tr.forward_tokens(
+            clean, t_clean, enc.context, rows, cache, camera=enc.camera
+        )  # the real chunk

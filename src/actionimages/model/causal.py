@@ -17,8 +17,11 @@ appends their own to the cache. Everything else in a block acts token by token, 
 chunked pass equals the masked full pass (a test checks max |diff| <= 1e-5 in float32).
 Rotary positions are the full sequence's, sliced, so they are the same in both.
 
-Not here yet (issue 11): teacher-forced training on clean + noisy copies, the policy loop
-that writes real observations into the cache, Flash, and a context limit.
+Teacher forcing (Algorithm 1) runs one pass over [clean copy; noisy copy] of the sequence
+with :func:`teacher_forcing_mask` and ``rotary_repeat=2``; a test checks that its noisy
+outputs equal cached inference with the clean chunks in the cache. Not here yet (issue
+11): the trainer's loss in this mode, the policy loop that writes real observations into
+the cache, one-step Flash sampling, and a context limit.
 """
 
 from __future__ import annotations
@@ -55,6 +58,25 @@ def chunk_tokens(
     """(n,) positions of chunk ``chunk``'s tokens in the packed sequence, in sequence order."""
     c = chunk_of_tokens(num_clips, frames_per_clip, chunk_frames, tokens_per_frame)
     return torch.nonzero(c == chunk).flatten()
+
+
+def teacher_forcing_mask(
+    num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int
+) -> torch.Tensor:
+    """(2L, 2L) bool mask of DreamZero's Fig. 11 over [clean copy; noisy copy] of a sequence.
+
+    Clean tokens attend block-causally to clean tokens (what the cache will hold at
+    inference); a noisy token of chunk c attends to the clean tokens of chunks < c and to
+    the noisy tokens of chunk c, exactly what it sees when chunk c is denoised against the
+    cache. Run with ``rotary_repeat=2`` so both copies share positions.
+    """
+    c = chunk_of_tokens(num_clips, frames_per_clip, chunk_frames, tokens_per_frame)
+    clean_clean = c[None, :] <= c[:, None]
+    noisy_clean = c[None, :] < c[:, None]
+    noisy_noisy = c[None, :] == c[:, None]
+    top = torch.cat([clean_clean, torch.zeros_like(clean_clean)], dim=1)
+    bottom = torch.cat([noisy_clean, noisy_noisy], dim=1)
+    return torch.cat([top, bottom], dim=0)
 
 
 @dataclass

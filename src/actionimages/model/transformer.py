@@ -230,6 +230,7 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
         return_dict: bool = False,
         attention_kwargs=None,
         attention_mask=None,
+        rotary_repeat: int = 1,
     ):
         """Predict the flow-matching velocity of a packed latent sequence.
 
@@ -241,6 +242,8 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
             encoder_hidden_states_image: (B, 257, image_dim) CLIP tokens (I2V weights only).
             attention_mask: (L, L) bool self-attention mask (True = attend), e.g. block-causal
                 (:func:`actionimages.model.causal.block_causal_mask`); None = full attention.
+            rotary_repeat: the sequence is this many copies of one packed sequence along the
+                frame axis (teacher forcing: clean + noisy), which share its rotary positions.
 
         Returns:
             (B, C_out, F, H, W) velocity (a 1-tuple / ``.sample`` output when ``return_dict``).
@@ -263,7 +266,11 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
                 "these weights have a CLIP image branch: pass encoder_hidden_states_image (B, 257, 1280)"
             )
 
-        rotary_emb = self.rope(hidden_states)
+        if rotary_repeat > 1:  # teacher forcing: copies of one sequence share its positions
+            cos, sin = self.rope(hidden_states[:, :, : Fr // rotary_repeat])
+            rotary_emb = (cos.repeat(1, rotary_repeat, 1, 1), sin.repeat(1, rotary_repeat, 1, 1))
+        else:
+            rotary_emb = self.rope(hidden_states)
         x = self.patch_embedding(hidden_states)  # (B, D, f, h, w)
         x = x.flatten(2).transpose(1, 2).contiguous()  # (B, L, D), token order (f, h, w)
 
