@@ -104,3 +104,27 @@ def test_teacher_forcing_equals_cached_inference_on_the_clean_past():
         tr.forward_tokens(
             clean, t_clean, enc.context, rows, cache, camera=enc.camera
         )  # the real chunk
+
+
+def test_a_sliding_window_cache_equals_the_banded_mask():
+    """The context limit: a cache of the last chunk only == attention to chunks c-1 and c."""
+    torch.manual_seed(0)
+    wam = debug_wam(seed=3)
+    enc = wam.encode_batch(synthetic_batch(1))
+    tr = wam.transformer.eval()
+    x = torch.randn_like(enc.latents)
+    Fr, V2 = enc.frames_per_clip, 2 * enc.num_views
+    _, p_h, p_w = tr.config.patch_size
+    n = (x.shape[-2] // p_h) * (x.shape[-1] // p_w)
+    t = torch.rand(1, x.shape[2] * n) * 1000
+    with torch.no_grad():
+        banded = tokens_of(tr(x, t, enc.context, camera=enc.camera,
+                              attention_mask=block_causal_mask(V2, Fr, 1, n, window=1)), tr.config.patch_size)  # fmt: skip
+    cache = KVCache(len(tr.blocks), window=1)
+    for c in range(Fr):
+        rows = chunk_tokens(c, V2, Fr, 1, n)
+        out = tr.forward_tokens(x, t, enc.context, rows, cache, camera=enc.camera)
+        assert (out - banded[:, rows]).abs().max() <= 1e-5, c
+        assert cache.length == len(rows)  # only the newest chunk is kept
+    with pytest.raises(ValueError, match="window"):
+        KVCache(2, window=0)

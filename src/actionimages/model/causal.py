@@ -45,11 +45,19 @@ def chunk_of_tokens(
 
 
 def block_causal_mask(
-    num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int
-) -> torch.Tensor:
-    """(L, L) bool, True where query token i may attend to key token j (chunk_j <= chunk_i)."""
+    num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int,
+    window: int | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """(L, L) bool, True where query token i may attend to key token j (chunk_j <= chunk_i).
+
+    ``window``: also chunk_j >= chunk_i - window (a sliding context of the ``window``
+    previous chunks, what a :class:`KVCache` with ``window`` keeps).
+    """
     c = chunk_of_tokens(num_clips, frames_per_clip, chunk_frames, tokens_per_frame)
-    return c[None, :] <= c[:, None]
+    mask = c[None, :] <= c[:, None]
+    if window is not None:
+        mask &= c[None, :] >= c[:, None] - window
+    return mask
 
 
 def chunk_tokens(
@@ -81,15 +89,26 @@ def teacher_forcing_mask(
 
 @dataclass
 class KVCache:
-    """Per-layer rotated keys and values, (B, S, heads, head_dim), of the tokens written so far."""
+    """Per-layer rotated keys and values, (B, S, heads, head_dim), of the tokens written so far.
+
+    The context limit: ``window`` None keeps every chunk (memory and per-chunk time grow
+    with the episode); an integer keeps the last ``window`` chunks written (a sliding
+    window; equal to :func:`block_causal_mask` with the same ``window``). Each ``append``
+    per layer is one chunk.
+    """
 
     num_layers: int
+    window: int | None = None
     keys: list = field(default_factory=list)
     values: list = field(default_factory=list)
+    sizes: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be None or >= 1 chunk, got {self.window}")
         self.keys = [None] * self.num_layers
         self.values = [None] * self.num_layers
+        self.sizes = [[] for _ in range(self.num_layers)]  # tokens per cached chunk
 
     @property
     def length(self) -> int:
@@ -97,8 +116,16 @@ class KVCache:
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
         old_k, old_v = self.keys[layer], self.values[layer]
-        self.keys[layer] = k if old_k is None else torch.cat([old_k, k], dim=1)
-        self.values[layer] = v if old_v is None else torch.cat([old_v, v], dim=1)
+        k = k if old_k is None else torch.cat([old_k, k], dim=1)
+        v = v if old_v is None else torch.cat([old_v, v], dim=1)
+        sizes = [
+            *self.sizes[layer],
+            int(k.shape[1]) - (0 if old_k is None else int(old_k.shape[1])),
+        ]
+        if self.window is not None and len(sizes) > self.window:
+            drop = sum(sizes[: len(sizes) - self.window])
+            k, v, sizes = k[:, drop:], v[:, drop:], sizes[-self.window :]
+        self.keys[layer], self.values[layer], self.sizes[layer] = k, v, sizes
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
