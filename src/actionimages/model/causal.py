@@ -102,6 +102,7 @@ class KVCache:
     keys: list = field(default_factory=list)
     values: list = field(default_factory=list)
     sizes: list = field(default_factory=list)
+    cross: list = field(default_factory=list)  # per layer (k, v) of the prompt, made once
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window < 1:
@@ -109,6 +110,7 @@ class KVCache:
         self.keys = [None] * self.num_layers
         self.values = [None] * self.num_layers
         self.sizes = [[] for _ in range(self.num_layers)]  # tokens per cached chunk
+        self.cross = [None] * self.num_layers
 
     @property
     def length(self) -> int:
@@ -157,5 +159,23 @@ def cached_self_attention(attn, h, rotary, cache: KVCache, layer: int, write: bo
     ).transpose(1, 2)  # (B, n, H, d)
     if write:
         cache.append(layer, key, value)
+    out = out.flatten(2, 3).type_as(query)
+    return attn.to_out[1](attn.to_out[0](out))
+
+
+def cached_cross_attention(attn, h, context, cache: KVCache, layer: int):
+    """Cross-attention of ``h`` (B, n, D) to the prompt, whose keys and values are computed
+    at the first chunk and reused for every later one (one prompt per episode)."""
+    if cache.cross[layer] is None:
+        key, value = attn.norm_k(attn.to_k(context)), attn.to_v(context)
+        cache.cross[layer] = (
+            key.unflatten(2, (attn.heads, -1)),
+            value.unflatten(2, (attn.heads, -1)),
+        )
+    key, value = cache.cross[layer]
+    query = attn.norm_q(attn.to_q(h)).unflatten(2, (attn.heads, -1))
+    out = F.scaled_dot_product_attention(
+        query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
+    ).transpose(1, 2)
     out = out.flatten(2, 3).type_as(query)
     return attn.to_out[1](attn.to_out[0](out))

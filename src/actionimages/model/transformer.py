@@ -98,7 +98,12 @@ class CameraWanBlock(WanTransformerBlock):
 
         # 2. Cross-attention to the text (and, for I2V weights, CLIP image) tokens.
         h = self.norm2(x.float()).type_as(x)
-        x = x + self.attn2(h, encoder_hidden_states, None, None)
+        if kv is None:
+            x = x + self.attn2(h, encoder_hidden_states, None, None)
+        else:  # the prompt's keys and values, once per cache
+            from actionimages.model.causal import cached_cross_attention
+
+            x = x + cached_cross_attention(self.attn2, h, encoder_hidden_states, kv[0], kv[1])
 
         # 3. Feed-forward.
         h = (self.norm3(x.float()) * (1 + ff_scale) + ff_shift).type_as(x)
@@ -326,6 +331,8 @@ class ActionImagesWanTransformer(WanTransformer3DModel):
 
         if not isinstance(cache, KVCache) or cache.num_layers != len(self.blocks):
             raise ValueError(f"cache must be a KVCache of {len(self.blocks)} layers")
+        if self.config.image_dim is not None:
+            raise ValueError("forward_tokens does not take the CLIP image branch (Wan 2.1 I2V) yet")
         p_t, p_h, p_w = self.config.patch_size
         H, W = hidden_states.shape[-2:]
         per_frame = (H // p_h) * (W // p_w)
