@@ -34,7 +34,8 @@ Sections (JSON keys; run in the order vae, inference, training, autoregressive, 
                     Latents are given (the VAE encode is timed in ``vae``). Step time,
                     tokens/s, peak memory, MFU; forward + backward alone as well, and alone
                     when the AdamW state does not fit (then said so).
-    autoregressive  skipped: no autoregressive (chunked, KV-cache) mode exists yet.
+    autoregressive  per-chunk latency of the block-causal mode (one latent frame of every
+                    clip per chunk), KV cache against recomputation, bf16
     accelerate      ``accelerate launch --config_file configs/accelerate/{fsdp,
                     deepspeed_zero2,deepspeed_zero3}.yaml --num_processes 1 -m
                     actionimages.cli.main train --preset debug`` for 4 steps on a small
@@ -96,8 +97,8 @@ SECTIONS = ("environment", "inference", "vae", "training", "autoregressive", "ac
 RUN_ORDER = ("environment", "vae", "inference", "training", "autoregressive", "accelerate")
 # Shares of the time limit; a section's budget is its share of what is left, so time a
 # section does not use goes to the later ones.
-SHARES = {"environment": 0.03, "vae": 0.10, "inference": 0.39, "training": 0.20,
-          "autoregressive": 0.0, "accelerate": 0.28}  # fmt: skip
+SHARES = {"environment": 0.03, "vae": 0.10, "inference": 0.36, "training": 0.20,
+          "autoregressive": 0.04, "accelerate": 0.27}  # fmt: skip
 
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets. The
 # first entry whose key is in torch.cuda.get_device_name() wins, so specific names come first.
@@ -853,17 +854,50 @@ def flop_check(ctx: Context, trainer, wam, enc, analytic: float) -> dict:
 
 
 def section_autoregressive(ctx: Context, res: dict) -> None:
-    import actionimages.infer.pipeline as pipeline
+    """Per-chunk latency of the block-causal mode: KV cache (``forward_tokens``) against
+    recomputing the masked sequence so far, bf16, one model call per chunk."""
+    from actionimages.model.causal import KVCache, block_causal_mask, chunk_tokens
 
-    found = [m for m in pipeline.MODES if "autoreg" in m or "chunk" in m]
-    found += [n for n in dir(pipeline) if "autoregressive" in n.lower() or "kvcache" in n.lower()]
-    res["status"] = "skipped"
-    if found:
-        res["reason"] = (f"an autoregressive mode now exists ({', '.join(found)}) but this script does "
-                         "not measure it yet: add its per-chunk latency here")  # fmt: skip
-    else:
-        res["reason"] = ("no autoregressive (chunked, KV-cache) sampling mode exists in "
-                         "actionimages.infer yet, so there is no per-chunk latency to measure")  # fmt: skip
+    mc, plan, dev = _model_config(ctx), ctx.plan, ctx.device
+    dtype = torch.bfloat16 if ctx.cuda else torch.float32
+    model = build_transformer(mc, dev, dtype, None).eval()
+    spatial = mc.spatial_factor
+    h = plan.size // spatial
+    n = (h // mc.patch_size[1]) * (h // mc.patch_size[2])  # tokens per latent frame
+    clips, chunks = 2 * plan.views, (plan.frames - 1) // mc.temporal_factor + 1
+    ctx_text = torch.randn(1, mc.text_length, mc.text_dim, device=dev, dtype=dtype)
+    measure = sorted({0, 1, 3, chunks - 1} & set(range(chunks)))
+    cache, rows = KVCache(len(model.blocks)), {}
+    res.update(tokens_per_chunk=clips * n, chunks=chunks, dtype=str(dtype))
+    for c in range(chunks):
+        if ctx.left() < 5:
+            res["stopped_at_chunk"] = c
+            break
+        F = c + 1
+        x = torch.randn(1, mc.in_channels, clips * F, h, h, device=dev, dtype=dtype)
+        t = torch.full((1, clips * F * n), 500.0, device=dev)
+        cam = torch.zeros(1, clips * F, mc.camera_channels, h, h, device=dev, dtype=dtype)
+        mine = chunk_tokens(c, clips, F, 1, n).to(dev)
+        if c in measure:
+            mask = block_causal_mask(clips, F, 1, n).to(dev)
+            with torch.no_grad():
+
+                def step(x=x, t=t, mine=mine, cam=cam):
+                    return model.forward_tokens(
+                        x, t, ctx_text, mine, cache, camera=cam, write=False
+                    )
+
+                def recompute(x=x, t=t, cam=cam, mask=mask):
+                    return model(x, t, ctx_text, camera=cam, attention_mask=mask)
+
+                cached, full = timed(step, dev)[0], timed(recompute, dev)[0]
+            rows[str(c)] = {"cached_s": cached, "recomputed_s": full, "speedup": full / cached}
+        model.forward_tokens(x, t, ctx_text, mine, cache, camera=cam, write=True)
+    res["per_chunk"] = rows
+    res["status"] = "ok" if rows else "skipped"
+    if not rows:
+        res["reason"] = "no time left for a chunk"
+    free(dev)
 
 
 def section_accelerate(ctx: Context, res: dict) -> None:
@@ -1220,10 +1254,24 @@ def render_markdown(results: dict) -> str:
             )
         lines.append("")
     ar = results.get("autoregressive", {})
-    lines += [
-        f"**Autoregressive mode:** {ar.get('status', '?')}: {ar.get('reason', ar.get('error', ''))}",
-        "",
-    ]
+    if ar.get("status") == "ok":
+        lines.append(f"**Autoregressive mode** (block-causal, {ar['tokens_per_chunk']} tokens per chunk, "
+                     f"{ar['dtype']}): per-chunk model call, KV cache against recomputation")  # fmt: skip
+        lines += [
+            "",
+            "| chunks executed | cached (s) | recomputed (s) | speed-up |",
+            "|---:|---:|---:|---:|",
+        ]
+        for c, r in ar["per_chunk"].items():
+            lines.append(
+                f"| {c} | {_f(r['cached_s'], 4)} | {_f(r['recomputed_s'], 4)} | {_f(r['speedup'], 2)}x |"
+            )
+        lines.append("")
+    else:
+        lines += [
+            f"**Autoregressive mode:** {ar.get('status', '?')}: {ar.get('reason', ar.get('error', ''))}",
+            "",
+        ]
     acc = results.get("accelerate", {})
     lines.append("**accelerate configs** (`accelerate launch --config_file ... --num_processes 1 -m actionimages.cli.main "
                  "train --preset debug`, 4 steps, checkpoint every 2; the step-2 checkpoint resumed to step 4 and "

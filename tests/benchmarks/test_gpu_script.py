@@ -70,7 +70,8 @@ def test_every_section_is_ok_or_says_why_not(dry_run):
         assert sec["status"] in ("ok", "skipped"), (name, sec.get("error"), sec.get("traceback"))
         if sec["status"] == "skipped":
             assert skip_reason(sec), name
-    assert results["autoregressive"]["status"] == "skipped"
+    ar = results["autoregressive"]
+    assert ar["status"] == "ok" and ar["per_chunk"]["0"]["cached_s"] > 0
     # The sub-measurements too: each one ran or says why not.
     for name in SECTIONS:
         for path, value in leaves(results[name]):
