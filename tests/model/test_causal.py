@@ -18,8 +18,10 @@ def test_block_causal_mask_lets_a_chunk_see_itself_and_the_past_only():
     i, j = torch.meshgrid(torch.arange(len(c)), torch.arange(len(c)), indexing="ij")
     assert torch.equal(m, c[j] <= c[i])
     assert chunk_tokens(1, V2, F, K, n).tolist() == [2, 3, 8, 9, 14, 15, 20, 21]
+    # chunks of K = 2: latent frame 0 alone, then frames (1, 2), (3, 4)
+    assert chunk_of_tokens(1, 5, 2, 1).tolist() == [0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="multiple"):
-        chunk_of_tokens(V2, 3, 2, n)
+        chunk_of_tokens(V2, 4, 2, n)
 
 
 @pytest.mark.parametrize(

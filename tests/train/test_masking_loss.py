@@ -231,15 +231,14 @@ def test_the_trainer_realises_the_exact_mix_on_a_video_only_mixture(tmp_path):
 
 
 def test_flash_noise_decouples_video_and_action_timesteps():
-    """flash: video t ~ 1 - Beta(3, 1) (mean 1/4), action t uniform, per sample and modality."""
+    """flash: video noise level ~ Beta(3, 1) (mean 3/4: DreamZero's t = 1 - Beta(3, 1) with
+    t = 1 clean), action level uniform, per sample and modality."""
     from actionimages.model.flow import flash_sigmas
     from actionimages.model.packing import ACTION
 
     video, action = flash_sigmas(100_000, 1.0, torch.Generator().manual_seed(0))
-    assert abs(float(video.mean()) - 0.25) < 0.005 and abs(float(action.mean()) - 0.5) < 0.005
-    assert (
-        abs(float((video < 0.5).float().mean()) - (1 - 0.5**3)) < 0.005
-    )  # P(1 - B < x) = 1 - (1 - x)^3
+    assert abs(float(video.mean()) - 0.75) < 0.005 and abs(float(action.mean()) - 0.5) < 0.005
+    assert abs(float((video < 0.5).float().mean()) - 0.5**3) < 0.005  # P(B < x) = x^3
     wam = debug_wam()
     enc = wam.encode_batch(synthetic_batch(8))
     tasks = torch.zeros(8, dtype=torch.long)  # joint: video and actions both predicted

@@ -57,9 +57,12 @@ class ClipSampler(torch.utils.data.Dataset):
     Args:
         sources: {dataset folder: weight} or a sequence of folders (equal weights).
         config: :class:`ClipConfig`.
+        max_episodes: draw from the first this many episodes of each dataset only (the
+            same training set from a dataset recorded longer); None: all of them.
     """
 
-    def __init__(self, sources: Mapping[str | Path, float] | Sequence[str | Path], config=None):
+    def __init__(self, sources: Mapping[str | Path, float] | Sequence[str | Path], config=None,
+                 max_episodes: int | None = None):  # fmt: skip
         self.config = config or ClipConfig.default()
         if not isinstance(sources, Mapping):
             sources = {s: 1.0 for s in sources}
@@ -74,6 +77,12 @@ class ClipSampler(torch.utils.data.Dataset):
         for ds in self.datasets:
             if ds.num_episodes == 0 or not ds.camera_names:
                 raise ValueError(f"{ds.root} has no episodes or no video views to sample")
+        if max_episodes is not None and max_episodes < 1:
+            raise ValueError(f"max_episodes must be None or >= 1, got {max_episodes}")
+        self.episode_counts = [
+            ds.num_episodes if max_episodes is None else min(ds.num_episodes, max_episodes)
+            for ds in self.datasets
+        ]
         self.weights = weights / weights.sum()
         self.epoch = 0
 
@@ -88,7 +97,7 @@ class ClipSampler(torch.utils.data.Dataset):
         """(dataset, episode, generator for the rest of the draw) of item ``index``."""
         rng = np.random.default_rng((self.config.seed, self.epoch, int(index)))
         d = int(rng.choice(len(self.datasets), p=self.weights))
-        return d, int(rng.integers(self.datasets[d].num_episodes)), rng
+        return d, int(rng.integers(self.episode_counts[d])), rng
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         d, k, rng = self.pick(index)

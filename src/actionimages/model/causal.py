@@ -2,13 +2,13 @@
 
 The first part of DreamZero's autoregressive mode (Sec. 3.1, Algorithm 2) on this
 project's packed sequences. A packed sequence holds 2V clips (video and action of every
-view) of F latent frames each; **chunk c** is latent frames cK .. cK + K - 1 of every
-clip. Attention is block-causal: a token attends to its own chunk and to earlier chunks.
+view) of F latent frames each; **chunk 0** is latent frame 0 of every clip (the current observation) and **chunk c
+>= 1** latent frames 1 + (c - 1) K .. c K (4 K control steps). Attention is block-causal: a token attends to its own chunk and to earlier chunks.
 
     mask = block_causal_mask(num_clips, frames_per_clip, K, tokens_per_frame)   # (L, L) bool
     full = transformer(x, t, ctx, camera=cam, attention_mask=mask)             # recompute all
     cache = KVCache(num_layers)
-    for c in range(F // K):                                                    # chunk by chunk
+    for c in range(num_chunks(F, K)):                                          # chunk by chunk
         out_c = transformer.forward_tokens(x, t, ctx, chunk_tokens(c, ...), cache, camera=cam)
 
 ``forward_tokens`` runs the blocks on the chosen tokens only: their self-attention reads
@@ -32,16 +32,38 @@ import torch
 import torch.nn.functional as F
 
 
+def chunk_of_frame(frames_per_clip: int, chunk_frames: int) -> torch.Tensor:
+    """(F,) chunk index of each latent frame of a clip: frame 0 alone, then K frames a chunk.
+
+    Chunk 0 is the current observation (one source frame: the latent codecs' first frame
+    stands alone), chunk c >= 1 holds latent frames 1 + (c - 1) K .. c K, i.e. 4 K control
+    steps of video and actions. So F - 1 must be a multiple of K.
+    """
+    if chunk_frames < 1 or (frames_per_clip - 1) % chunk_frames:
+        raise ValueError(
+            f"frames_per_clip - 1 = {frames_per_clip - 1} must be a multiple of chunk_frames "
+            f"{chunk_frames} (chunk 0 is latent frame 0 alone)"
+        )
+    f = torch.arange(frames_per_clip)
+    return torch.where(f == 0, 0, 1 + (f - 1) // chunk_frames)
+
+
+def num_chunks(frames_per_clip: int, chunk_frames: int) -> int:
+    """Chunks of a clip of F latent frames: 1 + (F - 1) / K."""
+    return int(chunk_of_frame(frames_per_clip, chunk_frames)[-1]) + 1
+
+
+def chunk_of_packed_frame(num_clips: int, frames_per_clip: int, chunk_frames: int) -> torch.Tensor:
+    """(num_clips F,) chunk index of every packed latent frame (clip order of ``packing``)."""
+    return chunk_of_frame(frames_per_clip, chunk_frames).repeat(num_clips)
+
+
 def chunk_of_tokens(
     num_clips: int, frames_per_clip: int, chunk_frames: int, tokens_per_frame: int
 ) -> torch.Tensor:
     """(L,) chunk index of every token of a packed sequence (token order: frame, h, w)."""
-    if frames_per_clip % chunk_frames:
-        raise ValueError(
-            f"frames_per_clip {frames_per_clip} must be a multiple of chunk_frames {chunk_frames}"
-        )
-    t = torch.arange(frames_per_clip).repeat(num_clips)  # (2VF,) time index of each packed frame
-    return (t // chunk_frames).repeat_interleave(tokens_per_frame)  # (L,)
+    c = chunk_of_packed_frame(num_clips, frames_per_clip, chunk_frames)  # (2VF,)
+    return c.repeat_interleave(tokens_per_frame)  # (L,)
 
 
 def block_causal_mask(

@@ -63,6 +63,16 @@ class ModelConfig:
             0 (:func:`actionimages.model.packing.to_frame_deltas`) rather than as plain
             latents: "none", "video" or "all". For models trained from scratch; pretrained
             Wan weights expect plain latents, so the Wan presets keep "none".
+
+    Mode:
+        chunk_frames: 0 (default) is the bidirectional model: every token attends to every
+            other. K >= 1 is the autoregressive (chunked) mode of DreamZero (issue 11,
+            :mod:`actionimages.model.causal`): chunk 0 is latent frame 0 of every clip, chunk
+            c >= 1 the next K latent frames (4 K control steps) of every view's video and
+            action clip; attention is block-causal, training is teacher-forced (each chunk
+            its own t, against clean copies of the earlier chunks) and sampling goes chunk
+            by chunk against a KV cache. The weights are the same, so either mode's
+            checkpoint initialises the other. Needs per-token timesteps.
     """
 
     name: str = "custom"
@@ -100,6 +110,7 @@ class ModelConfig:
     action_representation: str = "image"
     first_action_prob: float = 0.0
     frame_deltas: str = "none"
+    chunk_frames: int = 0
 
     def __post_init__(self) -> None:
         if self.camera_encoder not in CAMERA_ENCODERS:
@@ -134,6 +145,17 @@ class ModelConfig:
             )
         if self.image_encoder not in (None, "clip"):
             raise ValueError(f"image_encoder must be None or 'clip', got {self.image_encoder!r}")
+        if self.chunk_frames < 0:
+            raise ValueError(
+                f"chunk_frames must be 0 (bidirectional) or >= 1, got {self.chunk_frames}"
+            )
+        if self.chunk_frames and (
+            not self.timestep_per_token or self.condition_channels or self.patch_size[0] != 1
+        ):
+            raise ValueError(
+                "the autoregressive mode (chunk_frames > 0) needs per-token timesteps, no I2V "
+                "condition channels and a temporal patch size of 1"
+            )
         if min(self.patch_size) < 1 or self.num_layers < 1:
             raise ValueError("patch_size entries and num_layers must be >= 1")
 
@@ -205,6 +227,13 @@ PRESETS: dict[str, ModelConfig] = {
         out_channels=16, text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, latent_codec="pca",
         text_encoder="minilm", text_length=32, first_action_prob=0.75, frame_deltas="video",
         action_representation="vector",
+    ),
+    # The autoregressive tiny model (issue 11): the default's backbone and data framing,
+    # block-causal over chunks of one latent frame (4 control steps), teacher-forced.
+    "tiny-ar": ModelConfig(
+        name="tiny-ar", num_attention_heads=4, attention_head_dim=32, in_channels=16, out_channels=16,
+        text_dim=384, freq_dim=64, ffn_dim=512, num_layers=4, latent_codec="pca", text_encoder="minilm",
+        text_length=32, chunk_frames=1,
     ),
     # Issue 7's baseline: the tiny backbone with actions as 10-D vectors in latent frames.
     "tiny-lowdim": ModelConfig(

@@ -32,14 +32,16 @@ def sample_sigmas(
 def flash_sigmas(
     batch: int, shift: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """DreamZero's decoupled noise (Flash, Sec. 3.2): (video, action) sigmas, (batch,) each.
+    """DreamZero's decoupled noise (Flash, Sec. 3.2, A.5.5): (video, action) sigmas, (batch,) each.
 
-    The video's t is 1 - Beta(3, 1), mostly low noise (mean 0.25), and the action's t
-    uniform (shifted like the rest), so the model learns to read actions out of a barely
-    denoised video context: what one-step action sampling needs. Beta(3, 1) has the CDF
-    x^3, so it is drawn as u^(1/3) with the run's own generator.
+    DreamZero writes t = 1 for clean data and draws the video's t as 1 - Beta(3, 1): mostly
+    noisy video. Here sigma is the noise level (sigma = 1 - t, 1 = pure noise), so the
+    video's sigma is Beta(3, 1) itself (mean 0.75) and the action's uniform (shifted like
+    the rest): the model learns to read clean actions out of a barely denoised video
+    context, which one-step action sampling needs. Beta(3, 1) has the CDF x^3, so it is
+    drawn as u^(1/3) with the run's own generator.
     """
-    video = 1 - torch.rand(batch, generator=generator) ** (1 / 3)
+    video = torch.rand(batch, generator=generator) ** (1 / 3)
     action = shift_sigma(torch.rand(batch, generator=generator), shift)
     return video.clamp(1e-4, 1 - 1e-4), action.clamp(1e-4, 1 - 1e-4)
 

@@ -142,9 +142,14 @@ def frame_states(
 
 
 def frame_timesteps(states: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Per-frame noise level in [0, 1]: 0 visible, ``t`` (B,) predicted, 1 unknown -> (B, 2 V F)."""
+    """Per-frame noise level in [0, 1]: 0 visible, ``t`` predicted, 1 unknown -> (B, 2 V F).
+
+    ``t``: (B,) one level per sample, or (B, 2 V F) per frame (the autoregressive mode's
+    per-chunk levels).
+    """
+    t = t[:, None] if t.ndim == 1 else t
     sigma = torch.where(
-        states == PREDICTED, t[:, None].to(torch.float32), torch.zeros((), dtype=torch.float32)
+        states == PREDICTED, t.to(torch.float32), torch.zeros((), dtype=torch.float32)
     )
     return torch.where(states == UNKNOWN, torch.ones((), dtype=torch.float32), sigma)
 

@@ -13,6 +13,12 @@ and turns it into one packed latent sequence [video_v1, action_v1, video_v2, ...
 matching on the predicted frames only:
 
     x_t = (1 - t) x + t eps,   v = eps - x,   loss = mean over predicted tokens |f(x_t) - v|^2
+
+In the autoregressive mode (``ModelConfig.chunk_frames`` K > 0) the loss is teacher-forced
+(DreamZero Algorithm 1): every chunk draws its own t, and the transformer runs once over
+[clean copy; noisy copy] of the sequence with Fig. 11's mask, so each noisy chunk is
+denoised against clean copies of the earlier chunks, as it is against the KV cache at
+inference. The four tasks apply unchanged (their frame states decide what is noised).
 """
 
 from __future__ import annotations
@@ -24,10 +30,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from actionimages.model.camera import plucker_to_latent_frames
+from actionimages.model.causal import (
+    block_causal_mask,
+    chunk_of_packed_frame,
+    num_chunks,
+    teacher_forcing_mask,
+)
 from actionimages.model.config import ModelConfig
 from actionimages.model.flow import add_noise, flash_sigmas, sample_sigmas
 from actionimages.model.masking import (
     PREDICTED,
+    UNKNOWN,
     VISIBLE,
     frame_states,
     frame_timesteps,
@@ -225,10 +238,36 @@ class WorldActionModel(nn.Module):
             )
             x_in = torch.cat([x_t, vis, clean * vis[:, :1]], dim=1)
         ctx = enc.context if context is None else context
+        if self.config.chunk_frames:  # autoregressive: block-causal over chunks
+            mask = block_causal_mask(2 * enc.num_views, enc.frames_per_clip,
+                                     self.config.chunk_frames, tokens_per_frame).to(x_t.device)  # fmt: skip
+            return self.transformer(x_in, timestep, ctx, camera=enc.camera, attention_mask=mask)
         if enc.image_context is None:
             return self.transformer(x_in, timestep, ctx, camera=enc.camera)
         return self.transformer(x_in, timestep, ctx, camera=enc.camera,
                                 encoder_hidden_states_image=enc.image_context)  # fmt: skip
+
+    def teacher_forced_velocity(self, x_t, sigma_frames, clean, states, enc: EncodedBatch,
+                                context) -> torch.Tensor:  # fmt: skip
+        """Velocity of the noisy sequence ``x_t`` (B, C, 2VF, h, w), each chunk seeing clean
+        copies of the earlier ones (Fig. 11): one pass over [clean; noisy], 2L tokens.
+
+        The clean copy is what the KV cache holds at inference: every frame clean at t = 0,
+        except UNKNOWN frames (actions of video-only clips), which stay pure noise at t = 1.
+        """
+        p_h, p_w = self.config.patch_size[1:]
+        tokens_per_frame = (x_t.shape[-2] // p_h) * (x_t.shape[-1] // p_w)
+        unknown = states == UNKNOWN  # (B, 2VF)
+        clean_in = torch.where(unknown[:, None, :, None, None], x_t, clean)
+        sigma_clean = unknown.to(sigma_frames.dtype)  # (B, 2VF): 0, or 1 where unknown
+        both = torch.cat([clean_in, x_t], dim=2)  # (B, C, 4VF, h, w)
+        timestep = to_tokens(torch.cat([sigma_clean, sigma_frames], 1) * 1000.0, tokens_per_frame)
+        camera = None if enc.camera is None else torch.cat([enc.camera, enc.camera], dim=1)
+        mask = teacher_forcing_mask(2 * enc.num_views, enc.frames_per_clip,
+                                    self.config.chunk_frames, tokens_per_frame).to(x_t.device)  # fmt: skip
+        out = self.transformer(both, timestep, context, camera=camera, attention_mask=mask,
+                               rotary_repeat=2)  # (B, C, 4VF, h, w)  # fmt: skip
+        return out[:, :, x_t.shape[2] :]  # the noisy copy's velocity
 
     # --- training loss ----------------------------------------------------------------
     def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,
@@ -250,13 +289,21 @@ class WorldActionModel(nn.Module):
         if first_action_prob > 0:
             known = torch.rand(B, generator=generator) < first_action_prob  # (B,)
         states = frame_states(tasks, enc.num_views, enc.frames_per_clip, known).to(x.device)
+        K, F = self.config.chunk_frames, enc.frames_per_clip
+        # Noise levels: one per sample, or one per chunk in the autoregressive mode.
+        n = num_chunks(F, K) if K else 1
+        chunk = chunk_of_packed_frame(2 * enc.num_views, F, K).to(x.device) if K else None
+
+        def per_frame(s: torch.Tensor) -> torch.Tensor:  # (B n,) -> (B,) or (B, 2VF)
+            return s.to(x.device).view(B, n)[:, chunk] if K else s.to(x.device)
+
         if sampling == "flash":  # decoupled: video and action clips get their own t
-            sigma_v, sigma = (s.to(x.device) for s in flash_sigmas(B, shift, generator))
-            modality = frame_roles(enc.num_views, enc.frames_per_clip)[0].to(x.device)  # (2VF,)
+            sigma_v, sigma = (per_frame(s) for s in flash_sigmas(B * n, shift, generator))
+            modality = frame_roles(enc.num_views, F)[0].to(x.device)  # (2VF,)
             sigma_frames = torch.where(modality == ACTION, frame_timesteps(states, sigma),
                                        frame_timesteps(states, sigma_v))  # fmt: skip
         else:
-            sigma = sample_sigmas(B, shift, sampling, generator).to(x.device)  # (B,)
+            sigma = per_frame(sample_sigmas(B * n, shift, sampling, generator))
             sigma_frames = frame_timesteps(states, sigma)  # (B, 2VF)
         noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
         x_t, target = add_noise(x, noise, sigma_frames[:, None, :, None, None])
@@ -265,7 +312,10 @@ class WorldActionModel(nn.Module):
         if drop.any():
             empty = self.text_encoder.encode([""]).to(x.device)  # (1, S, D)
             context = torch.where(drop.to(x.device)[:, None, None], empty, context)
-        pred = self.velocity(x_t, sigma_frames, x, states, enc, context)
+        if K:  # teacher forcing: noisy chunks against clean copies of the earlier ones
+            pred = self.teacher_forced_velocity(x_t, sigma_frames, x, states, enc, context)
+        else:
+            pred = self.velocity(x_t, sigma_frames, x, states, enc, context)
         predicted = states == PREDICTED  # (B, 2VF)
         if enc.frame_valid is not None:
             predicted = predicted & enc.frame_valid

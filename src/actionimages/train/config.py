@@ -51,6 +51,7 @@ class TrainConfig:
         text_path: text encoder folder (umt5), or None for the offline encoders.
         image_encoder_path: CLIP vision folder for weights with an image branch (Wan 2.1 I2V).
         data, data_weights: LeRobot v3 dataset folders and mixture weights.
+        max_episodes: train on the first this many episodes of each dataset (None: all).
         clip: the data sampler's :class:`~actionimages.clips.ClipConfig` (or a preset
             name: "debug", "long", "default"). The model folder records it for inference.
         task_ratios: joint / action_to_video / video_to_action / video_only weights.
@@ -61,7 +62,8 @@ class TrainConfig:
         prompt_dropout: probability of replacing the instruction by "" (classifier-free guidance).
         timestep_shift: flow shift s, sigma = s u / (1 + (s - 1) u) (1 = no shift).
         timestep_sampling: "uniform" or "logit_normal" for u, or "flash" (DreamZero's
-            decoupled noise: video t ~ 1 - Beta(3, 1), action t uniform and shifted).
+            decoupled noise: video noise level ~ Beta(3, 1), mostly noisy, i.e. DreamZero's
+            t = 1 - Beta(3, 1) with t = 1 clean; action level uniform and shifted).
         action_loss_weight: weight of action frames in the loss relative to video frames.
         lr, warmup_steps, weight_decay, betas, grad_clip: AdamW, linear warm-up then constant.
         ema_decay: keep an EMA of the weights (None = off).
@@ -81,6 +83,7 @@ class TrainConfig:
     image_encoder_path: str | None = None
     data: tuple[str, ...] = ()
     data_weights: tuple[float, ...] | None = None
+    max_episodes: int | None = None
     clip: ClipConfig = ClipConfig.debug()  # noqa: RUF009
     output_dir: str = "runs/tiny"
     steps: int = 2000
@@ -203,6 +206,13 @@ PRESETS: dict[str, TrainConfig] = {
         name="tiny-state-lowdim", model=ModelConfig.preset("tiny-state-lowdim"), clip=ClipConfig.preset("long"), data=("data/sim-train",),
         steps=3000, batch_size=8, lr=1e-3, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
         action_loss_weight=4.0, output_dir="runs/tiny-state-lowdim",
+    ),
+    # The autoregressive counterpart of "tiny" (issue 11): the same data (the first 224
+    # episodes), clip, steps and optimiser, with model "tiny-ar" (teacher-forced chunks).
+    "tiny-ar": TrainConfig(
+        name="tiny-ar", model=ModelConfig.preset("tiny-ar"), data=("data/sim-train",), max_episodes=224,
+        steps=2000, batch_size=8, lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250,
+        num_threads=1, output_dir="runs/tiny-ar",
     ),
     # Issue 7's low-dimensional-action baseline: the same run with model "tiny-lowdim".
     "tiny-lowdim": TrainConfig(

@@ -333,4 +333,4 @@ def _build_dataset(cfg: TrainConfig):
     weights = cfg.data_weights or (1.0,) * len(cfg.data)
     if len(weights) != len(cfg.data):
         raise ValueError(f"{len(cfg.data)} datasets but {len(weights)} weights")
-    return ClipSampler(dict(zip(cfg.data, weights)), clip)
+    return ClipSampler(dict(zip(cfg.data, weights)), clip, cfg.max_episodes)
