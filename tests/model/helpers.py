@@ -13,8 +13,11 @@ from actionimages.model.wam import WorldActionModel
 V, T, H, W = 2, 5, 32, 32  # 2 views x 5 frames at 32 x 32 -> 2 latent frames of 4 x 4 per clip
 
 
-def synthetic_batch(batch: int = 2, seed: int = 0, tasks=None) -> dict:
-    """A collated batch shaped like the data sampler's items (smooth random video, blob actions)."""
+def synthetic_batch(batch: int = 2, seed: int = 0, tasks=None, frames: int = T) -> dict:
+    """A collated batch shaped like the data sampler's items (smooth random video, blob actions).
+
+    ``frames``: T = 1 + 4 k source frames (1 + k latent frames)."""
+    T = frames
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(batch, V, 3, T, 4, 4, generator=g) * 2 - 1
     video = torch.nn.functional.interpolate(

@@ -17,7 +17,9 @@ As in diffusers, the model (``WorldActionModel``) and the scheduler (diffusers'
 separate, and the loop below is written out step by step. Two speed options follow
 DreamZero (Sec. 3.2, A.5): classifier-free guidance in one batched call, and velocity
 caching, which skips the transformer while successive velocities keep pointing the same
-way (cosine similarity above ``cache_threshold``) and reuses the last one.
+way (cosine similarity above ``cache_threshold``) and reuses the last one. An
+autoregressive model (``chunk_frames`` > 0) is sampled chunk by chunk against a KV cache
+(:mod:`actionimages.infer.chunked`), with both options; ``steps=1`` is Flash sampling.
 """
 
 from __future__ import annotations
@@ -190,6 +192,15 @@ class WorldActionPipeline:
         # 4. Timesteps: the scheduler's sigmas from 1 to 0 (flow matching: t = 1000 sigma).
         scheduler = self.scheduler_for(config)
         scheduler.set_timesteps(sigmas=_linear_sigmas(config.steps), device=dev)
+        if wam.config.chunk_frames:  # 5'. autoregressive model: chunk by chunk, KV-cached
+            from actionimages.infer.chunked import sample_chunks
+
+            if use_cfg and not config.batched_cfg:
+                raise ValueError("the autoregressive sampler batches guidance (one cache holds both "
+                                 "halves): batched_cfg=False is not supported there")  # fmt: skip
+            empty = self.empty_context(enc.context) if use_cfg else None
+            x, calls = sample_chunks(wam, enc, states, held, scheduler, config, empty)
+            return self._decode(x, enc, calls, mode)
         calls, cached_v, prev_v, reuse_left = 0, None, None, 0
         # 5. Denoise.
         for i, t in enumerate(scheduler.timesteps):
