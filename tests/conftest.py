@@ -71,3 +71,15 @@ def debug_checkpoint(sim_dataset, tmp_path_factory):
             "--steps", "2", "--set", "save_every=2"]  # fmt: skip
     assert main(args) == 0
     return run
+
+
+@pytest.fixture(scope="session")
+def debug_ar_checkpoint(sim_dataset, tmp_path_factory):
+    """The debug preset in the autoregressive mode (chunks of 1 latent frame), 2 steps."""
+    from actionimages.cli.main import main
+
+    run = tmp_path_factory.mktemp("policy-ar") / "run"
+    args = ["train", "--preset", "debug", "--data", str(sim_dataset), "--output-dir", str(run),
+            "--steps", "2", "--set", "save_every=2", "--set", "model.chunk_frames=1"]  # fmt: skip
+    assert main(args) == 0
+    return run

@@ -54,7 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--episodes", type=int, default=10, help="rollouts per task and split")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--views", default="front,left_shoulder")
-    e.add_argument("--loop", choices=("closed", "open"), default="closed")
+    e.add_argument(
+        "--loop",
+        choices=("closed", "open", "autoregressive"),
+        default="closed",
+        help="autoregressive: chunk by chunk with a KV cache (a chunked model, e.g. tiny-ar)",
+    )
     e.add_argument("--replan-every", type=int, default=4)
     e.add_argument("--latency", type=int, default=0,
                    help="asynchronous execution: control steps between an observation and its "

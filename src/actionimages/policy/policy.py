@@ -10,13 +10,16 @@ end-effector state and the instruction. Any cameras work: the action images are 
 and decoded in whatever cameras the observation carries.
 
 Each plan (a generated clip of T frames; frame 0 is the current pose) is decoded to a
-7-DoF trajectory and its frames 1..T-1 go into the queue. Two loops:
+7-DoF trajectory and its frames 1..T-1 go into the queue. Three loops:
 
     open     execute each plan whole, re-planning only at its horizon (a 3.2 s clip of
              the default model = 32 control steps); ``max_plans=1`` is the paper's
              one-generation-per-episode setting, after which the last action is held
     closed   keep the first ``replan_every`` actions of each plan, then re-plan from fresh
              observations (DreamZero), with optional chunk smoothing
+    autoregressive   for a chunked model (``ModelConfig.chunk_frames``): plan one chunk
+             at a time against a KV cache into which the executed chunk's real views
+             and poses are written (:mod:`actionimages.policy.autoregressive`)
 
 Both follow LeRobot's queue-first rule: ``select_action`` refills the queue from
 :meth:`WorldActionPolicy.predict_action_chunk` when it is empty, then pops.
@@ -36,12 +39,17 @@ from actionimages.policy.planners import ModelPlanner, Plan
 from actionimages.sim.action import Action
 
 
+LOOPS = ("closed", "open", "autoregressive")
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """How the policy acts (see the module docstring).
 
     views: cameras of ``obs`` to use, in order (the model was trained on 2 views).
-    loop: "closed" or "open".  replan_every: closed loop: steps executed per plan.
+    loop: "closed", "open" or "autoregressive" (see the module docstring).
+    replan_every: closed loop: steps executed per plan (the autoregressive loop executes
+        each chunk whole: 4 K steps).
     max_plans: at most this many plans per episode (None: no limit); then the last action
         is held. ``loop="open", max_plans=1`` is the paper's one-trial setting.
     smoothing: DreamZero's chunk smoothing (SPEC 6): the decoded chunk is upsampled 2x with
@@ -60,7 +68,8 @@ class PolicyConfig:
         chunk are left; those keep running, and the new plan acts from step k + latency
         (its first ``latency`` actions, meant for steps the robot has already passed, are
         dropped). 0: synchronous, the robot waits for each plan. The first plan of an
-        episode is always synchronous. Closed loop only, below ``replan_every``.
+        episode is always synchronous. Closed loop: below ``replan_every``; autoregressive
+        loop: up to one chunk (4 K steps), and within a window nothing is dropped.
     """
 
     views: tuple[str, ...] = ("front", "left_shoulder")
@@ -75,8 +84,8 @@ class PolicyConfig:
     latency: int = 0
 
     def __post_init__(self) -> None:
-        if self.loop not in ("open", "closed"):
-            raise ValueError(f"loop must be 'open' or 'closed', got {self.loop!r}")
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop must be one of {LOOPS}, got {self.loop!r}")
         if self.replan_every < 1:
             raise ValueError(f"replan_every must be >= 1, got {self.replan_every}")
         if self.max_plans is not None and self.max_plans < 1:
@@ -86,10 +95,14 @@ class PolicyConfig:
         if not self.views:
             raise ValueError("views must name at least one camera")
         if self.latency < 0 or (
-            self.latency and (self.loop != "closed" or self.latency >= self.replan_every)
+            self.latency
+            and (
+                self.loop == "open" or (self.loop == "closed" and self.latency >= self.replan_every)
+            )
         ):
             raise ValueError(
-                f"latency must be 0, or in closed loop 1..replan_every-1 ({self.replan_every - 1}); "
+                f"latency must be 0, or in closed loop 1..replan_every-1 ({self.replan_every - 1}) "
+                f"(autoregressive: up to one chunk); "
                 f"got {self.latency} with loop {self.loop!r}"
             )
 
@@ -104,6 +117,8 @@ class WorldActionPolicy:
                 "plans), .reset() and .plan(obs, views) (see actionimages.policy.Planner)"
             )
         self.planner, self.config = planner, config or PolicyConfig()
+        if self.config.loop == "autoregressive":
+            _check_autoregressive(planner, self.config)
         self.queue: deque[Action] = deque()
         self.plans: list[PlanRecord] = []
         self.steps = 0
@@ -117,6 +132,10 @@ class WorldActionPolicy:
 
         config = config or PolicyConfig()
         pipe = WorldActionPipeline.from_pretrained(path, device)
+        if config.loop == "autoregressive":
+            from actionimages.policy.autoregressive import AutoregressivePlanner
+
+            return cls(AutoregressivePlanner(pipe, config.sampling), config)
         return cls(ModelPlanner(pipe, config.sampling), config)
 
     def reset(self) -> None:
@@ -127,10 +146,17 @@ class WorldActionPolicy:
     def select_action(self, obs: dict) -> Action:
         """The next action: refill the queue from a new plan when it is empty, then pop."""
         limit, lag = self.config.max_plans, self.config.latency
+        chunked = self.config.loop == "autoregressive"
+        if chunked:  # every real observation goes to the planner's cache
+            self.planner.observe(obs, self.config.views)
         may_plan = limit is None or len(self.plans) < limit
+        planned = False
         if not self.queue and may_plan:  # synchronous: the robot waits for this plan
             self.queue.extend(self.predict_action_chunk(obs))
-        elif lag and len(self.queue) == lag and may_plan:  # asynchronous: plan while acting
+            planned = True
+        if lag and len(self.queue) == lag and may_plan and (chunked or not planned):
+            # asynchronous: plan while acting (a chunk of exactly ``lag`` steps is planned
+            # for at once, when the autoregressive loop's latency is a whole chunk)
             self.queue.extend(self.predict_action_chunk(obs, skip=lag))
         if self.queue:
             self._last = self.queue.popleft()
@@ -143,13 +169,19 @@ class WorldActionPolicy:
         """Plan from ``obs`` and return the actions this loop executes before the next plan.
 
         ``skip``: drop the first actions (asynchronous execution: they fall in the
-        ``latency`` steps the previous chunk still covers).
+        ``latency`` steps the previous chunk still covers). The autoregressive planner
+        aligns its chunk itself, from the number of actions still queued.
         """
         cfg = self.config
-        chunk = self._plan(obs)[skip:]
+        if cfg.loop == "autoregressive":
+            chunk = self._plan(obs, pending=len(self.queue))
+            hold_steps = len(self.plans[-1].plan.cams[0]) - 1  # the steps this plan covers
+        else:
+            chunk = self._plan(obs)[skip:]
+            hold_steps = cfg.replan_every
         if not chunk:  # nothing decodable in this plan: hold the current pose, then re-plan
             hold = Action(obs["ee_position"], obs["ee_rotation"], float(obs["gripper"]))
-            chunk = [self._last or hold] * cfg.replan_every
+            chunk = [self._last or hold] * hold_steps
         return chunk[: cfg.replan_every] if cfg.loop == "closed" else chunk
 
     def panel(self, obs: dict) -> np.ndarray:
@@ -159,8 +191,11 @@ class WorldActionPolicy:
         return policy_panel(self, obs)
 
     # --- one plan -> a chunk of actions --------------------------------------------------
-    def _plan(self, obs: dict) -> list[Action]:
-        plan = self.planner.plan(obs, self.config.views)
+    def _plan(self, obs: dict, pending: int | None = None) -> list[Action]:
+        if pending is None:
+            plan = self.planner.plan(obs, self.config.views)
+        else:
+            plan = self.planner.plan(obs, self.config.views, pending=pending)
         traj = (
             plan.trajectory
             if plan.trajectory is not None
@@ -191,6 +226,23 @@ class WorldActionPolicy:
             plan.info["error"] = str(err)
             return None
         return dec
+
+
+def _check_autoregressive(planner, config: PolicyConfig) -> None:
+    from actionimages.clips import source_frames_per_clip_frame
+
+    steps = getattr(planner, "chunk_steps", None)
+    if steps is None or not hasattr(planner, "observe"):
+        raise TypeError(
+            f"loop 'autoregressive' needs an AutoregressivePlanner, got {type(planner).__name__}"
+        )
+    if source_frames_per_clip_frame(config.control_fps, planner.clip.fps) != 1:
+        raise ValueError(
+            f"loop 'autoregressive' needs clips at the control rate ({config.control_fps} fps); "
+            f"this model's clips run at {planner.clip.fps} fps"
+        )
+    if config.latency > steps:
+        raise ValueError(f"latency {config.latency} exceeds one chunk ({steps} control steps)")
 
 
 def chunk_actions(

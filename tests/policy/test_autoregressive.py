@@ -1,0 +1,91 @@
+"""The autoregressive closed loop (issue 11 items 3, 5, 6): chunks, real observations, latency."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from actionimages.policy import PolicyConfig, WorldActionPolicy
+from actionimages.sim import make_env
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = make_env(
+        "press_button", cameras=("front", "left_shoulder"), image_size=64, split="in_domain"
+    )
+    yield e
+    e.close()
+
+
+def _run(policy, env, steps: int):
+    policy.reset()
+    obs = env.reset(seed=0)
+    for _ in range(steps):
+        obs, _, done, _ = env.step(policy.select_action(obs))
+        if done:
+            break
+    return [
+        (p.step, p.plan.info["window"], p.plan.info["chunk"], len(p.plan.cams[0]))
+        for p in policy.plans
+    ]
+
+
+@pytest.mark.parametrize(
+    ("latency", "expected"),
+    [
+        # (step planned at, window, chunk, frames in the plan): 2 chunks of 4 steps a window
+        (0, [(0, 1, 1, 5), (4, 1, 2, 5), (8, 2, 1, 5), (12, 2, 2, 5)]),
+        # planned 2 steps ahead; a new window starts 2 steps early and skips 2 frames
+        (2, [(0, 1, 1, 5), (2, 1, 2, 5), (6, 2, 1, 3), (8, 2, 2, 5), (12, 3, 1, 3)]),
+        # a whole chunk ahead: the window's first chunk would act too late, so its second does
+        (4, [(0, 1, 1, 5), (0, 1, 2, 5), (4, 2, 2, 5), (8, 3, 2, 5), (12, 4, 2, 5)]),
+    ],
+)  # fmt: skip
+def test_chunks_are_planned_when_the_queue_needs_them(env, debug_ar_checkpoint, latency, expected):
+    policy = WorldActionPolicy.from_pretrained(
+        debug_ar_checkpoint, PolicyConfig(loop="autoregressive", latency=latency)
+    )
+    made = _run(policy, env, 14)
+    assert made[: len(expected)] == expected
+    # every step acted on a plan meant for it: as many actions as steps, none held
+    assert policy.steps == 14
+
+
+def test_the_executed_chunk_is_written_from_what_was_observed(env, debug_ar_checkpoint):
+    """Before chunk 2 is planned, chunk 1's cache entries are the real views and poses."""
+    policy = WorldActionPolicy.from_pretrained(
+        debug_ar_checkpoint, PolicyConfig(loop="autoregressive")
+    )
+    planner = policy.planner
+    policy.reset()
+    obs = env.reset(seed=0)
+    seen = []
+    for _ in range(5):  # plans at steps 0 and 4
+        seen.append(obs)
+        predicted = None if planner.session is None else planner.session.x.clone()
+        obs, _, _, _ = env.step(policy.select_action(obs))
+    s = planner.session
+    frames = s.frames(1)
+    views = policy.config.views
+    clip_frames = [np.stack([o["images"][v] for o in seen] * 2)[:9] for v in views]
+    pos = np.stack([o["ee_position"] for o in seen] * 2)[:9]
+    rot = np.stack([o["ee_rotation"] for o in seen] * 2)[:9]
+    grip = np.array([o["gripper"] for o in seen] * 2)[:9]
+    batch, _ = planner.pipeline.make_batch(clip_frames, [seen[0]["cameras"][v] for v in views],
+                                           seen[0]["instruction"], trajectory=(pos, rot, grip))  # fmt: skip
+    real = planner.pipeline.wam.encode_batch(batch).latents
+    assert torch.allclose(s.x[:, :, frames], real[:, :, frames], atol=1e-5)
+    assert not torch.allclose(predicted[:, :, frames], real[:, :, frames], atol=1e-3)
+
+
+def test_a_bidirectional_model_or_a_too_long_latency_is_refused(
+    debug_checkpoint, debug_ar_checkpoint
+):
+    with pytest.raises(ValueError, match="autoregressive mode"):
+        WorldActionPolicy.from_pretrained(debug_checkpoint, PolicyConfig(loop="autoregressive"))
+    with pytest.raises(ValueError, match="exceeds one chunk"):
+        WorldActionPolicy.from_pretrained(
+            debug_ar_checkpoint, PolicyConfig(loop="autoregressive", latency=5)
+        )
