@@ -89,3 +89,24 @@ def test_a_bidirectional_model_or_a_too_long_latency_is_refused(
         WorldActionPolicy.from_pretrained(
             debug_ar_checkpoint, PolicyConfig(loop="autoregressive", latency=5)
         )
+
+
+def test_eval_and_demo_run_the_autoregressive_loop(debug_ar_checkpoint, tmp_path):
+    import json
+
+    from actionimages.cli.main import main
+
+    args = ["eval", "--checkpoint", str(debug_ar_checkpoint), "--split", "in_domain", "--tasks", "press_button",
+            "--episodes", "1", "--max-steps", "6", "--metrics-episodes", "0", "--videos", "0",
+            "--loop", "autoregressive", "--latency", "2", "--steps", "1", "--out", str(tmp_path / "eval")]  # fmt: skip
+    assert main(args) == 0
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert m["rollouts"]["in_domain"]["tasks"]["press_button"]["episodes"] == 1
+    model = tmp_path / "model"
+    assert main(["export", "--run", str(debug_ar_checkpoint), "--out", str(model)]) == 0
+    from actionimages.eval.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(model=str(model), out=str(tmp_path / "demo"), episodes=1, camera_episodes=1,
+                        metrics_episodes=0, workers=1, steps=1, tasks=("press_button",), max_steps=6,
+                        loop="autoregressive"))  # fmt: skip
+    assert "autoregressive loop" in (tmp_path / "demo" / "report.md").read_text()

@@ -32,6 +32,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=int, default=d.workers, help="rollout processes")
     p.add_argument("--steps", type=int, default=d.steps, help="denoising steps per plan")
+    p.add_argument(
+        "--loop",
+        choices=("closed", "autoregressive"),
+        default=d.loop,
+        help="autoregressive: chunk by chunk with a KV cache (needs a chunked model)",
+    )
+    p.add_argument(
+        "--latency",
+        type=int,
+        default=d.latency,
+        help="asynchronous execution: control steps between an observation and its plan acting",
+    )
     p.set_defaults(func=_run_demo)
 
     e = sub.add_parser(
@@ -46,7 +58,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     from actionimages.eval.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(model=args.model, out=args.out, episodes=args.episodes, camera_episodes=args.camera_episodes,
-                        metrics_episodes=args.metrics_episodes, workers=args.workers, steps=args.steps))  # fmt: skip
+                        metrics_episodes=args.metrics_episodes, workers=args.workers, steps=args.steps,
+                        loop=args.loop, latency=args.latency))  # fmt: skip
     return 0
 
 

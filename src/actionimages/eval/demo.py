@@ -38,6 +38,8 @@ class DemoConfig:
     workers: int = 2
     steps: int = 10  # denoising steps per plan
     replan_every: int = 4
+    loop: str = "closed"  # or "autoregressive" for a chunked model (e.g. one trained as tiny-ar)
+    latency: int = 0  # asynchronous execution, control steps
     tasks: tuple[str, ...] | None = None  # None: every in-domain task
     max_steps: int | None = None  # None: each task's own limit (tests shorten it)
 
@@ -101,7 +103,12 @@ def run_demo(cfg: DemoConfig | None = None) -> dict:
             "repository root, or train it with `make train-default`"
         )
     out = Path(cfg.out)
-    policy = PolicyConfig(replan_every=cfg.replan_every, sampling=SamplingConfig(steps=cfg.steps))
+    policy = PolicyConfig(loop=cfg.loop, replan_every=cfg.replan_every, latency=cfg.latency,
+                          sampling=SamplingConfig(steps=cfg.steps))  # fmt: skip
+    loop = (f"closed loop, re-plan every {cfg.replan_every} steps" if cfg.loop == "closed"
+            else f"{cfg.loop} loop")  # fmt: skip
+    if cfg.latency:
+        loop += f", latency {cfg.latency} steps"
     metrics: dict = {"model": str(model), "rollouts": {}}
     t0 = time.time()
     for split, n in (("in_domain", cfg.episodes), ("zero_shot_cameras", cfg.camera_episodes)):
@@ -115,7 +122,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict:
             max_steps=cfg.max_steps,
         )
         print(
-            f"[demo] {split}: {n} episodes per task, closed loop ({cfg.workers} worker processes)",
+            f"[demo] {split}: {n} episodes per task, {loop} ({cfg.workers} worker processes)",
             flush=True,
         )
         metrics["rollouts"][split] = run_rollouts(ec, split, out / split)
@@ -145,7 +152,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict:
                 figures[f"{split}/{task}"] = png.relative_to(out).as_posix()
     metrics["figures"] = figures
     lines = ["# actionimages demo: the default tiny model as a zero-shot policy", "",
-             f"Model `{model}` (see its MODEL_CARD.md); closed loop, re-plan every {cfg.replan_every} steps, "
+             f"Model `{model}` (see its MODEL_CARD.md); {loop}, "
              f"{cfg.steps} Euler steps per plan, views front + left_shoulder at 64x64.", "",
              "## Success rate on held-out episodes", "",
              "Success rate (successes/episodes, Wilson 95% interval in %).", "",

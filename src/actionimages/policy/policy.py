@@ -38,7 +38,6 @@ from actionimages.infer.pipeline import SamplingConfig
 from actionimages.policy.planners import ModelPlanner, Plan
 from actionimages.sim.action import Action
 
-
 LOOPS = ("closed", "open", "autoregressive")
 
 
