@@ -110,3 +110,14 @@ def test_eval_and_demo_run_the_autoregressive_loop(debug_ar_checkpoint, tmp_path
                         metrics_episodes=0, workers=1, steps=1, tasks=("press_button",), max_steps=6,
                         loop="autoregressive"))  # fmt: skip
     assert "autoregressive loop" in (tmp_path / "demo" / "report.md").read_text()
+
+
+def test_the_flash_and_breakdown_benchmark_runs(debug_ar_checkpoint):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "autoregressive.py"
+    out = subprocess.run([sys.executable, str(script), "--models", str(debug_ar_checkpoint), "--quick",
+                          "--steps", "1", "2"], capture_output=True, text=True, check=True, timeout=600)  # fmt: skip
+    assert out.stdout.count(f"`{debug_ar_checkpoint}` |") == 2 and "| transformer |" in out.stdout
