@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` (main job) and `make test` (test suite).
 # Each sets up .venv/ itself on a fresh machine.
 SHELL := /bin/bash
-.PHONY: venv demo test lint bench data train-default baselines data-state train-state baselines-state
+.PHONY: venv demo test lint bench data train-default train-ar baselines data-state train-state baselines-state
 
 # The default model's training data (models/tiny/MODEL_CARD.md): expert demonstrations of
 # the 5 in-domain tasks, episode seeds 0..223 of the "train" split, 4 static views at 64x64.
@@ -38,14 +38,23 @@ train-default: data
 		--set action_loss_weight=4
 	.venv/bin/actionimages export --run runs/tiny --out models/tiny
 
+# The autoregressive counterpart of models/tiny (issue 11, models/tiny-ar/MODEL_CARD.md):
+# the same data (first 224 episodes), clip, steps, optimiser and two phases, with the
+# model trained teacher-forced over chunks of one latent frame (preset tiny-ar).
+train-ar: data
+	.venv/bin/actionimages train --preset tiny-ar --data $(SIM_DATA) --output-dir runs/tiny-ar --steps 1000
+	.venv/bin/actionimages train --preset tiny-ar --data $(SIM_DATA) --output-dir runs/tiny-ar --steps $(TINY_STEPS) \
+		--set action_loss_weight=4
+	.venv/bin/actionimages export --run runs/tiny-ar --out models/tiny-ar
+
 # The two baselines of issue 7 on the same data and sample budget, then the side-by-side
 # evaluation (writes models/tiny/baselines.json, read by the demo's report).
 BASELINE_STEPS = 2000
 baselines: data
 	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
-		--latent-codec-path models/tiny/latent_latent_codec.safetensors --steps 1000
+		--latent-codec-path models/tiny/latent_codec.safetensors --steps 1000
 	.venv/bin/actionimages train --preset tiny-lowdim --data $(SIM_DATA) --output-dir runs/tiny-lowdim \
-		--latent-codec-path models/tiny/latent_latent_codec.safetensors --steps $(BASELINE_STEPS) --set action_loss_weight=4
+		--latent-codec-path models/tiny/latent_codec.safetensors --steps $(BASELINE_STEPS) --set action_loss_weight=4
 	.venv/bin/actionimages export --run runs/tiny-lowdim --out models/tiny-lowdim
 	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out runs/bc-tiny --steps 1000 \
 		--batch-size 16 --preset tiny
