@@ -19,9 +19,10 @@ Rotary positions are the full sequence's, sliced, so they are the same in both.
 
 Teacher forcing (Algorithm 1) runs one pass over [clean copy; noisy copy] of the sequence
 with :func:`teacher_forcing_mask` and ``rotary_repeat=2``; a test checks that its noisy
-outputs equal cached inference with the clean chunks in the cache. Not here yet (issue
-11): the trainer's loss in this mode, the policy loop that writes real observations into
-the cache, one-step Flash sampling, and a context limit.
+outputs equal cached inference with the clean chunks in the cache. The loss in this mode
+is ``WorldActionModel.loss`` (``ModelConfig.chunk_frames`` > 0), chunk-by-chunk sampling
+is :mod:`actionimages.infer.chunked`, and the closed loop that writes real observations
+into the cache is :mod:`actionimages.policy.autoregressive`.
 """
 
 from __future__ import annotations

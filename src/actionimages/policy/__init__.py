@@ -1,4 +1,4 @@
-"""Policies: the world action model as a zero-shot robot policy (open and closed loop).
+"""Policies: the world action model as a zero-shot robot policy (open, closed and autoregressive loops).
 
 from actionimages.policy import WorldActionPolicy, PolicyConfig
 policy = WorldActionPolicy.from_pretrained("models/tiny", PolicyConfig(loop="closed"))
@@ -8,6 +8,7 @@ The types at the policy's boundary are exported here: :class:`Observation` in,
 load PyBullet), and the :class:`Planner` contract for planners of your own.
 """
 
+from actionimages.policy.autoregressive import AutoregressivePlanner
 from actionimages.policy.factory import Policy, make_policy
 from actionimages.policy.observation import Observation
 from actionimages.policy.planners import GroundTruthPlanner, ModelPlanner, Plan, Planner
@@ -16,6 +17,7 @@ from actionimages.sim.action import Action
 
 __all__ = [
     "Action",
+    "AutoregressivePlanner",
     "GroundTruthPlanner",
     "ModelPlanner",
     "Observation",
