@@ -19,24 +19,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from actionimages._arrays import as_tensor, check_finite
 from actionimages.codec.encoder import BLUE_LEVEL, LAYOUTS, Layout, layout_intrinsics
-from actionimages.codec.peaks import centroid, fit_gaussian_peak
+from actionimages.codec.heatmaps import (
+    GRIPPER_TOLERANCE,
+    Method,
+    blue_cut,
+    brightest,
+    clamped_planes,
+    gripper_opening,
+    heatmaps,
+    row_maxima,
+    to_heat,
+)
+from actionimages.codec.peaks import centroid, fit_peak_window, noise_for_fit
 from actionimages.geometry.camera import CameraSpec, stack_cameras
 from actionimages.geometry.projection import pixel_rays, project_points
 from actionimages.geometry.rotations import nearest_rotation
 from actionimages.geometry.triangulation import triangulate
 
-Method = Literal["triangulate", "paper"]
 POINT_NAMES = ("pos", "normal", "up")
-# Blue pixels up to this much above 0.25 * g still count as gripper background
-# (the paper's strict "< 0.25" drops every background pixel when g = 1).
-GRIPPER_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -91,61 +97,6 @@ class DecodedActions:
                    np.zeros((0, T, 3), bool), np.zeros((T, 3), np.int64), np.zeros((T, 3)), method)  # fmt: skip
 
 
-def _gripper(blue: torch.Tensor, present: torch.Tensor, method: Method) -> torch.Tensor:
-    """Gripper openness (T,) from the blue channel (V, T, H, W) of the present views.
-
-    "paper": Eq. 7 with "<= 0.25 + tolerance" over every pixel. "triangulate": the
-    median blue value, which equals 0.25 * g (the up blob covers a few percent of the
-    pixels) and, unlike a mean of the pixels under a threshold, is not biased by noise
-    that crosses it. The median is taken over every second pixel in each direction,
-    which changes nothing on clean images and little on noisy ones.
-    """
-    T = blue.shape[1]
-    if method == "paper":
-        low = (blue <= BLUE_LEVEL + GRIPPER_TOLERANCE) & present[..., None, None]
-        total = (blue * low).sum(dim=(0, 2, 3), dtype=torch.float64)
-        count = low.sum(dim=(0, 2, 3)).clamp_min(1)
-        return (total / count / BLUE_LEVEL).clamp(0.0, 1.0)
-    sub = blue[:, :, ::2, ::2].permute(1, 0, 2, 3)  # (T, V, H/2, W/2)
-    if bool(present.all()):
-        g = sub.reshape(T, -1).median(dim=-1).values  # (T, V*H/2*W/2) -> (T,)
-    else:
-        sub = torch.where(present.T[..., None, None], sub, torch.full_like(sub, float("nan")))
-        g = torch.nan_to_num(sub.reshape(T, -1).nanmedian(dim=-1).values, nan=0.0)
-    return (g.to(torch.float64) / BLUE_LEVEL).clamp(0.0, 1.0)
-
-
-def _heatmaps(planes: torch.Tensor, gripper: torch.Tensor, subtract_level: bool) -> torch.Tensor:
-    """Per-point heatmaps (V, T, 3, H, W), built in place in the image planes (V, T, 3, H, W):
-    red, green, and the up blob from blue.
-
-    Only blue values above 0.25 are the up Gaussian (Eq. 5); the rest is background
-    and becomes 0. The paper decoder's centroid also subtracts the background level
-    0.25 * g (SPEC 3); the Gaussian fit must not, since G - level is no Gaussian.
-    """
-    heat = planes
-    blue = heat[:, :, 2]
-    cut = torch.full(
-        blue.shape[:2], BLUE_LEVEL + GRIPPER_TOLERANCE, dtype=blue.dtype, device=blue.device
-    )
-    if not subtract_level:
-        # Against the measured background, not a fixed 0.25: with the gripper open the
-        # background sits at 0.25 itself, so under noise half of it crossed a fixed cut and
-        # the speckle hid the up blob (found in 45% of open steps at 64 px, 2 views, noise
-        # 0.05). Per view and frame, drop blue up to median + 3 robust sigmas (the median
-        # is the background: the blob covers a few percent of the pixels).
-        sub = blue[:, :, ::4, ::4].flatten(2)  # (V, T, H/4 * W/4)
-        level = sub.median(dim=-1).values  # (V, T)
-        noise = 1.4826 * (sub - level[..., None]).abs().median(dim=-1).values
-        cut = torch.maximum(cut, level + 3 * noise)
-    background = blue <= cut[..., None, None]
-    blue.masked_fill_(background, 0.0)
-    if subtract_level:
-        level = (BLUE_LEVEL * gripper).to(blue.dtype)[None, :, None, None]  # (1, T, 1, 1)
-        blue.sub_(torch.where(background, torch.zeros_like(blue), level))
-    return heat
-
-
 def _fill_over_time(points: torch.Tensor, ok: torch.Tensor, may_miss=()) -> torch.Tensor:
     """Linearly interpolate (T, 3, 3) points over time where ``ok`` (T, 3) is False.
 
@@ -187,17 +138,49 @@ def _points_to_pose(points: torch.Tensor, layout: Layout) -> tuple[torch.Tensor,
     return pos, nearest_rotation(torch.stack([ex, ey, ez], dim=-1))
 
 
-def _triangulate_points(heat, K, E, present, sigma_px):
-    """Sub-pixel peaks in every view + multi-view least squares. Returns points, conf, vis, n, err."""
-    V, T, P, H, W = heat.shape
+def _triangulate_points(imgs, K, E, present, sigma_px):
+    """Sub-pixel peaks in every view + multi-view least squares. Returns points, conf, vis, n, err.
+
+    The heatmaps are never built whole: ``imgs`` (V, T, H, W, 3) is read once for the row
+    maxima, on strided subsamples (background, noise) and in small windows (the
+    brightest row, the fit), with the values a clamped float32 heatmap plane would hold.
+    A full channel-first copy of the images cost more than all the rest at 256 px.
+    """
+    imgs = imgs.contiguous()  # (a copy only for strided input) for flat pixel indices
+    V, T, H, W, _ = imgs.shape
+    P = 3
+    N = V * T * P
+    dev = imgs.device
+    # The up heatmap's background cut, from every 4th pixel of blue.
+    cut = blue_cut(imgs[:, :, ::4, ::4, 2].to(torch.float32).clamp(0.0, 1.0))  # (V, T)
+    # The noise level of each heatmap from every 6th pixel (``peaks.estimate_noise``).
+    sub6 = to_heat(clamped_planes(imgs[:, :, ::6, ::6]), cut, present)  # (V, T, 3, h, w)
+    row_max = to_heat(row_maxima(imgs).to(torch.float32).clamp_(0.0, 1.0), cut, present)
+
+    flat = imgs.view(-1)
+    # Flat index of pixel (0, 0) of each heatmap: (N, 1, 1).
+    base = torch.arange(V * T, device=dev)[:, None] * (H * W * P) + torch.arange(P, device=dev)
+    base = base.reshape(N, 1, 1)
+
+    def sample(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Heatmap values (N, a, b) at rows (N, a) x cols (N, b), read from the images."""
+        index = base + rows[:, :, None] * (W * P) + cols[:, None, :] * P  # (N, a, b)
+        vals = flat.index_select(0, index.reshape(-1)).to(torch.float32)  # a fresh copy
+        vals = vals.clamp_(0.0, 1.0).reshape(V, T, P, rows.shape[1], cols.shape[1])
+        return to_heat(vals, cut, present).reshape(index.shape)
+
     # Red/green blobs may be found from a faint tail (a point just off the image); the
     # up blob exists only above 0.25 in blue (Eq. 5), so its thresholds sit there.
     up_floor = BLUE_LEVEL + GRIPPER_TOLERANCE
-    floor = torch.tensor([0.02, 0.02, up_floor], dtype=torch.float64, device=heat.device)
-    min_peak = torch.tensor([0.03, 0.03, up_floor + 0.01], dtype=torch.float64, device=heat.device)
+    floor = torch.tensor([0.02, 0.02, up_floor], dtype=torch.float64, device=dev)
+    min_peak = torch.tensor([0.03, 0.03, up_floor + 0.01], dtype=torch.float64, device=dev)
     floor = floor.expand(V, T, P).reshape(-1)  # (V*T*P,)
     min_peak = min_peak.expand(V, T, P).reshape(-1)
-    uv, found, peak = fit_gaussian_peak(heat.reshape(-1, H, W), sigma_px, floor, min_peak)
+    i0, j0, peak = brightest(row_max.reshape(N, H), sample, W)
+    noise = noise_for_fit(sub6.reshape(N, -1).to(torch.float64), peak, floor, min_peak)  # (N,)
+    uv, found, peak = fit_peak_window(
+        sample, (H, W), i0, j0, peak, noise, sigma_px, floor, min_peak
+    )
     uv = uv.reshape(V, T, P, 2)
     visible = found.reshape(V, T, P) & present[..., None]  # (V, T, 3)
     # A view that sees only a faint tail constrains the point less: weight by peak^2.
@@ -333,13 +316,6 @@ def decode_action_images(
     Knp, Enp, h, w = stack_cameras(cameras, T)
     if (h, w) != (H, W):
         raise ValueError(f"cameras are {h}x{w} but images are {H}x{W}; resize the cameras to match")
-    # float32 is plenty for values in [0, 1]; the peak fit works in float64 on its
-    # small windows only.
-    # One float32, channel-first copy, clamped in place: (V, T, H, W, 3) -> (V, T, 3, H, W).
-    # The heatmaps are built in it and each point's plane is contiguous for the peak fit.
-    planes = torch.empty((V, T, 3, H, W), dtype=torch.float32, device=imgs.device)
-    planes.copy_(imgs.permute(0, 1, 4, 2, 3))
-    planes.clamp_(0.0, 1.0)
     K = layout_intrinsics(torch.as_tensor(Knp, device=imgs.device), layout)
     E = torch.as_tensor(Enp, device=imgs.device)
     if view_mask is None:
@@ -359,16 +335,21 @@ def decode_action_images(
     if not bool(present.any(0).all()):
         raise ValueError("view_mask leaves some time steps with no view at all")
 
-    # 1. Gripper from the blue background (Eq. 7).
-    gripper = _gripper(planes[:, :, 2], present, method)
-    # 2. One heatmap per semantic point and view: (V, T, 3, H, W).
-    heat = _heatmaps(planes, gripper, subtract_level=method == "paper")
-    if not bool(present.all()):
-        heat = heat * present[:, :, None, None, None]
-    # 3. 3-D points.
+    # float32 is plenty for values in [0, 1]; the peak fit works in float64 on its
+    # small windows only.
     if method == "triangulate":
-        pts, ok, conf, visible, n, err = _triangulate_points(heat, K, E, present, sigma * min(H, W))
+        # 1. Gripper from the blue background (Eq. 7), 2.-3. heatmap peaks read from the
+        # images themselves (no heatmap planes) and triangulated.
+        gripper = gripper_opening(imgs[..., 2], present, method)
+        pts, ok, conf, visible, n, err = _triangulate_points(imgs, K, E, present, sigma * min(H, W))
     else:
+        # The centroid sums every pixel: one clamped channel-first copy, (V, T, 3, H, W), in
+        # which the heatmaps are built.
+        planes = clamped_planes(imgs)
+        gripper = gripper_opening(planes[:, :, 2], present, method)
+        heat = heatmaps(planes, gripper)
+        if not bool(present.all()):
+            heat = heat * present[:, :, None, None, None]
         pts, ok, conf, visible, n, err = _paper_points(
             heat, K, E, present, ray_samples, near, far, main_view, side_view
         )
