@@ -53,10 +53,16 @@ def test_chunks_are_planned_when_the_queue_needs_them(env, debug_ar_checkpoint, 
     assert policy.steps == 14
 
 
-def test_the_executed_chunk_is_written_from_what_was_observed(env, debug_ar_checkpoint):
-    """Before chunk 2 is planned, chunk 1's cache entries are the real views and poses."""
+@pytest.mark.parametrize("write_poses", [True, False])
+def test_the_executed_chunk_is_written_from_what_was_observed(
+    env, debug_ar_checkpoint, write_poses
+):
+    """Before chunk 2 is planned, chunk 1's cache entries are the real views and poses
+    (``write_poses=False``: the real views, and the model's own action frames)."""
+    from actionimages.model.packing import ACTION, frame_roles
+
     policy = WorldActionPolicy.from_pretrained(
-        debug_ar_checkpoint, PolicyConfig(loop="autoregressive")
+        debug_ar_checkpoint, PolicyConfig(loop="autoregressive", write_poses=write_poses)
     )
     planner = policy.planner
     policy.reset()
@@ -76,8 +82,12 @@ def test_the_executed_chunk_is_written_from_what_was_observed(env, debug_ar_chec
     batch, _ = planner.pipeline.make_batch(clip_frames, [seen[0]["cameras"][v] for v in views],
                                            seen[0]["instruction"], trajectory=(pos, rot, grip))  # fmt: skip
     real = planner.pipeline.wam.encode_batch(batch).latents
-    assert torch.allclose(s.x[:, :, frames], real[:, :, frames], atol=1e-5)
-    assert not torch.allclose(predicted[:, :, frames], real[:, :, frames], atol=1e-3)
+    action = frame_roles(2, 3)[0] == ACTION  # (2VF,) with V = 2 views, F = 3 latent frames
+    video_f, action_f = frames[~action[frames]], frames[action[frames]]
+    assert torch.allclose(s.x[:, :, video_f], real[:, :, video_f], atol=1e-5)
+    assert not torch.allclose(predicted[:, :, video_f], real[:, :, video_f], atol=1e-3)
+    want = real if write_poses else predicted  # the observed poses, or the model's own
+    assert torch.allclose(s.x[:, :, action_f], want[:, :, action_f], atol=1e-5)
 
 
 def test_a_bidirectional_model_or_a_too_long_latency_is_refused(

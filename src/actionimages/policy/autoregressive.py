@@ -6,12 +6,15 @@
 
     1. prefill   chunk 0 = the current views and the current pose (proprioception drawn
                  as action images), written clean into the KV cache; nothing is denoised
+                 (``write_poses=False``: the views only, as DreamZero's prefill; the
+                 model's own action frame 0 is denoised and written)
     2. plan      denoise the next chunk's video and action tokens only, against the cache,
                  decode its action images, and hand the policy its 4 K actions
     3. execute   the policy runs them and shows the planner every observation
     4. write     the executed chunk goes into the cache as it really happened: the observed
                  views and poses replace the predicted frames (frames not yet observed,
-                 under asynchronous execution, keep their prediction); back to 2
+                 under asynchronous execution, keep their prediction; ``write_poses=False``
+                 keeps the predicted action frames, as DreamZero writes video only); back to 2
 
 **Context limit (a cap):** a window holds one training clip (the tiny model: 9 frames,
 2 chunks of 4 control steps after the prefill), since the packed layout fixes every
@@ -34,6 +37,7 @@ from actionimages.clips import ClipConfig
 from actionimages.infer.chunked import ChunkSession
 from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
 from actionimages.model.masking import TASKS, VISIBLE, task_frame_states
+from actionimages.model.packing import ACTION, frame_roles
 from actionimages.policy.planners import Plan, observation_views
 
 
@@ -41,8 +45,9 @@ class AutoregressivePlanner:
     """Chunk-by-chunk planning with a KV cache that real observations are written into."""
 
     def __init__(
-        self, pipeline: WorldActionPipeline, sampling: SamplingConfig | None = None
-    ) -> None:
+        self, pipeline: WorldActionPipeline, sampling: SamplingConfig | None = None,
+        write_poses: bool = True,
+    ) -> None:  # fmt: skip
         K = pipeline.wam.config.chunk_frames
         if not K:
             raise ValueError(
@@ -53,6 +58,7 @@ class AutoregressivePlanner:
             raise ValueError("loop 'autoregressive' draws real poses as action images: "
                              "the vector-action baseline has none")  # fmt: skip
         self.pipeline, self.sampling = pipeline, sampling or pipeline.default_sampling
+        self.write_poses = write_poses
         self.tf = pipeline.wam.latent_codec.temporal_factor
         self.chunk_steps = K * self.tf  # control steps per chunk (clips at the control rate)
         self.reset()
@@ -122,7 +128,11 @@ class AutoregressivePlanner:
             pipe.wam, enc, states, held, self.sampling.guidance, empty
         )
         self._enc, self._cams, self._out = enc, cams, None
-        self.session.write(0, enc.latents)  # the observation itself: nothing to denoise
+        if self.write_poses:
+            self.session.write(0, enc.latents)  # the observation itself: nothing to denoise
+        else:  # the views only: the model's own guess of the current action frame
+            self.session.denoise(0, pipe.scheduler_for(self.sampling), self.sampling)
+            self.session.write(0)
         self.next_chunk, self.windows = 1, self.windows + 1
         return cams
 
@@ -146,7 +156,11 @@ class AutoregressivePlanner:
         actions = self._out.actions[0] * 2 - 1
         batch["video"][0, :, seen:] = video[:, seen:]
         batch["actions"][0, :, seen:] = actions[:, seen:]
-        self.session.write(c, self.pipeline.wam.encode_batch(batch).latents)
+        real = self.pipeline.wam.encode_batch(batch).latents  # (1, C, 2VF, h, w)
+        if not self.write_poses:  # video only: the action clips keep their own sample
+            action = frame_roles(self._enc.num_views, self._enc.frames_per_clip)[0] == ACTION
+            real[:, :, action.to(real.device)] = self.session.x[:, :, action.to(real.device)]
+        self.session.write(c, real)
 
     def _batch(self):
         """The window's clip: the frames seen so far (the last one repeated after them),

@@ -69,6 +69,10 @@ class PolicyConfig:
         dropped). 0: synchronous, the robot waits for each plan. The first plan of an
         episode is always synchronous. Closed loop: below ``replan_every``; autoregressive
         loop: up to one chunk (4 K steps), and within a window nothing is dropped.
+    write_poses: autoregressive loop: the executed chunk's observed poses go into the cache
+        as its action frames, and the prefill carries the current pose (the clean copy the
+        model was trained on); False writes the views only and keeps the model's own action
+        frames (DreamZero writes video only).
     """
 
     views: tuple[str, ...] = ("front", "left_shoulder")
@@ -81,6 +85,7 @@ class PolicyConfig:
     control_fps: float = 10.0
     sampling: SamplingConfig | None = None
     latency: int = 0
+    write_poses: bool = True
 
     def __post_init__(self) -> None:
         if self.loop not in LOOPS:
@@ -134,7 +139,7 @@ class WorldActionPolicy:
         if config.loop == "autoregressive":
             from actionimages.policy.autoregressive import AutoregressivePlanner
 
-            return cls(AutoregressivePlanner(pipe, config.sampling), config)
+            return cls(AutoregressivePlanner(pipe, config.sampling, config.write_poses), config)
         return cls(ModelPlanner(pipe, config.sampling), config)
 
     def reset(self) -> None:
