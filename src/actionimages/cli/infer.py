@@ -62,9 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--replan-every", type=int, default=4)
     e.add_argument(
-        "--video-only-cache",
+        "--write-poses",
         action="store_true",
-        help="autoregressive loop: write the observed views only, not the poses, into the cache",
+        help="autoregressive loop: also write the observed poses into the cache (default: views only)",
     )
     e.add_argument("--latency", type=int, default=0,
                    help="asynchronous execution: control steps between an observation and its "
@@ -239,7 +239,7 @@ def _run_eval(args) -> int:
 
     pc = PolicyConfig(views=tuple(args.views.split(",")), loop=args.loop, replan_every=args.replan_every,
                       max_plans=args.max_plans, smoothing=args.smoothing, sampling=_sampling(args),
-                      latency=args.latency, write_poses=not args.video_only_cache)  # fmt: skip
+                      latency=args.latency, write_poses=args.write_poses)  # fmt: skip
     cfg = ModelEvalConfig(
         checkpoint=args.checkpoint, splits=tuple(args.split.split(",")),
         tasks=tuple(args.tasks.split(",")) if args.tasks else None, episodes=args.episodes, policy=pc,

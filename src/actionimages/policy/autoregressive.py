@@ -4,17 +4,18 @@
 ``reset()`` / ``select_action(obs)`` policy, with memory. Within a **window** of one clip
 (the model's T frames, F latent frames):
 
-    1. prefill   chunk 0 = the current views and the current pose (proprioception drawn
-                 as action images), written clean into the KV cache; nothing is denoised
-                 (``write_poses=False``: the views only, as DreamZero's prefill; the
-                 model's own action frame 0 is denoised and written)
+    1. prefill   chunk 0 = the current views, written clean into the KV cache, with the
+                 model's own action frame 0 denoised (DreamZero's prefill); with
+                 ``write_poses`` the current pose (proprioception drawn as an action
+                 image) is written instead and nothing is denoised
     2. plan      denoise the next chunk's video and action tokens only, against the cache,
                  decode its action images, and hand the policy its 4 K actions
     3. execute   the policy runs them and shows the planner every observation
     4. write     the executed chunk goes into the cache as it really happened: the observed
-                 views and poses replace the predicted frames (frames not yet observed,
-                 under asynchronous execution, keep their prediction; ``write_poses=False``
-                 keeps the predicted action frames, as DreamZero writes video only); back to 2
+                 views replace the predicted video frames (frames not yet observed, under
+                 asynchronous execution, keep their prediction) and the action frames keep
+                 the model's sample, as DreamZero writes video only; with ``write_poses``
+                 the observed poses replace them too; back to 2
 
 **Context limit (a cap):** a window holds one training clip (the tiny model: 9 frames,
 2 chunks of 4 control steps after the prefill), since the packed layout fixes every
@@ -46,7 +47,7 @@ class AutoregressivePlanner:
 
     def __init__(
         self, pipeline: WorldActionPipeline, sampling: SamplingConfig | None = None,
-        write_poses: bool = True,
+        write_poses: bool = False,
     ) -> None:  # fmt: skip
         K = pipeline.wam.config.chunk_frames
         if not K:

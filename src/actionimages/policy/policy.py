@@ -69,10 +69,12 @@ class PolicyConfig:
         dropped). 0: synchronous, the robot waits for each plan. The first plan of an
         episode is always synchronous. Closed loop: below ``replan_every``; autoregressive
         loop: up to one chunk (4 K steps), and within a window nothing is dropped.
-    write_poses: autoregressive loop: the executed chunk's observed poses go into the cache
-        as its action frames, and the prefill carries the current pose (the clean copy the
-        model was trained on); False writes the views only and keeps the model's own action
-        frames (DreamZero writes video only).
+    write_poses: autoregressive loop: also write the executed chunk's observed poses into
+        the cache as its action frames, and give the prefill the current pose (the clean
+        copy teacher forcing trains on). False (default): the views only, the model's own
+        action frames kept (DreamZero writes video only). Chosen on validation seeds
+        (in-domain episodes 100-109): 14% (7/50) with views only against 2% (1/50) with
+        poses; given its pose, the tiny model holds it.
     """
 
     views: tuple[str, ...] = ("front", "left_shoulder")
@@ -85,7 +87,7 @@ class PolicyConfig:
     control_fps: float = 10.0
     sampling: SamplingConfig | None = None
     latency: int = 0
-    write_poses: bool = True
+    write_poses: bool = False
 
     def __post_init__(self) -> None:
         if self.loop not in LOOPS:
