@@ -5,9 +5,10 @@
 
 On held-out expert episodes (in-domain seeds 10,000+, never rolled out or trained on),
 each 9-frame clip is replayed through the policy's own :class:`AutoregressivePlanner` as
-the closed loop would run it: prefill with frame 0 and its pose, plan chunk 1 (frames
-1-4), show the planner the 4 recorded observations, plan chunk 2 (frames 5-8) against the
-cache holding them. Each chunk's decoded positions are compared with the recorded ones
+the closed loop would run it (its default: views written, not poses): prefill with frame
+0, plan chunk 1 (frames 1-4), show the planner the 4 recorded observations, plan chunk 2
+(frames 5-8) against the cache holding them. Plans are decoded as the policy decodes them
+(the current rotation kept where the rotation points are found in no view). Each chunk's decoded positions are compared with the recorded ones
 (median over frames, mm; 2 views), for every model and step count, and timed on one
 thread. The breakdown wraps the transformer, the latent codec and the geometric decoder
 and counts the rest (batch building, action-image drawing, scheduler) as "other". A
@@ -86,9 +87,8 @@ def run_model(path: str, clips: list[dict], steps: int, timers: Timers | None = 
             t0 = time.perf_counter()
             plan = planner.plan(obs[start], VIEWS)
             try:
-                traj = decode(
-                    plan.actions, plan.cams, layout=pipe.clip.layout, sigma=pipe.clip.sigma
-                )
+                traj = decode(plan.actions, plan.cams, layout=pipe.clip.layout, sigma=pipe.clip.sigma,
+                              fallback_rotation=obs[start]["ee_rotation"])  # as the policy decodes  # fmt: skip
             except ValueError:
                 traj = None
             seconds.append(time.perf_counter() - t0)
@@ -124,7 +124,8 @@ def run_bidirectional(path: str, clips: list[dict], steps: int):
             seconds.append(time.perf_counter() - t0)
             try:
                 traj = decode_action_images(out.actions[0].double().numpy()[:, :5], [cv[:5] for cv in cams],
-                                            layout=pipe.clip.layout, sigma=pipe.clip.sigma)  # fmt: skip
+                                            layout=pipe.clip.layout, sigma=pipe.clip.sigma,
+                                            fallback_rotation=clip["trajectory"][1][start])  # fmt: skip
             except ValueError:
                 continue
             truth = clip["trajectory"][0][start + 1 : start + 5]
