@@ -31,10 +31,10 @@ from actionimages.model.causal import (
     block_causal_mask,
     chunk_of_packed_frame,
     chunk_tokens,
+    frames_of_tokens,
     num_chunks,
 )
 from actionimages.model.masking import UNKNOWN, VISIBLE, frame_timesteps, to_tokens
-from actionimages.model.transformer import frames_of_tokens
 from actionimages.model.wam import EncodedBatch, WorldActionModel
 
 

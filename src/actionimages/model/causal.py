@@ -202,3 +202,16 @@ def cached_cross_attention(attn, h, context, cache: KVCache, layer: int):
     ).transpose(1, 2)
     out = out.flatten(2, 3).type_as(query)
     return attn.to_out[1](attn.to_out[0](out))
+
+
+def frames_of_tokens(tokens: torch.Tensor, num_frames: int, height: int, width: int,
+                     patch_size) -> torch.Tensor:  # fmt: skip
+    """(B, n, p_h p_w C) outputs of ``transformer.forward_tokens`` -> (B, C, f, H, W) latent frames (p_t = 1).
+
+    The inverse of :func:`tokens_of` for the ``num_frames`` whole frames a call ran on.
+    """
+    B = tokens.shape[0]
+    _, p_h, p_w = patch_size
+    x = tokens.reshape(B, num_frames, height // p_h, width // p_w, p_h, p_w, -1)
+    x = x.permute(0, 6, 1, 2, 4, 3, 5)  # (B, C, f, h, p_h, w, p_w)
+    return x.reshape(B, x.shape[1], num_frames, height, width)

@@ -378,19 +378,6 @@ def tokens_of(out: torch.Tensor, patch_size) -> torch.Tensor:
     return x.reshape(B, (Fr // p_t) * (H // p_h) * (W // p_w), -1)
 
 
-def frames_of_tokens(tokens: torch.Tensor, num_frames: int, height: int, width: int,
-                     patch_size) -> torch.Tensor:  # fmt: skip
-    """(B, n, p_h p_w C) outputs of ``forward_tokens`` -> (B, C, f, H, W) latent frames (p_t = 1).
-
-    The inverse of :func:`tokens_of` for the ``num_frames`` whole frames a call ran on.
-    """
-    B = tokens.shape[0]
-    _, p_h, p_w = patch_size
-    x = tokens.reshape(B, num_frames, height // p_h, width // p_w, p_h, p_w, -1)
-    x = x.permute(0, 6, 1, 2, 4, 3, 5)  # (B, C, f, h, p_h, w, p_w)
-    return x.reshape(B, x.shape[1], num_frames, height, width)
-
-
 def resolve_transformer_folder(path: str | Path) -> Path:
     """The folder holding a diffusers Wan transformer, with a clear error when it is not one."""
     path = Path(path)
