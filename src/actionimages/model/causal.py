@@ -208,7 +208,8 @@ def frames_of_tokens(tokens: torch.Tensor, num_frames: int, height: int, width: 
                      patch_size) -> torch.Tensor:  # fmt: skip
     """(B, n, p_h p_w C) outputs of ``transformer.forward_tokens`` -> (B, C, f, H, W) latent frames (p_t = 1).
 
-    The inverse of :func:`tokens_of` for the ``num_frames`` whole frames a call ran on.
+    The inverse of :func:`actionimages.model.transformer.tokens_of` for the ``num_frames``
+    whole frames a call ran on.
     """
     B = tokens.shape[0]
     _, p_h, p_w = patch_size
