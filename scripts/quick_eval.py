@@ -46,7 +46,8 @@ def main() -> None:
     ev = GenerationEvaluator(pipe, sampling)
     views = ("front", "left_shoulder")
     eps = heldout_episodes(get_split("in_domain").tasks, views, 64, args.episodes, first=args.first)
-    still = []  # the "hold still" reference: frame 0's pose repeated
+    still = []  # the "hold still" reference: frame 0's pose repeated (mean per clip)
+    still_frames = []  # the same per predicted frame (compare with */motion_err_m_median)
     for ep in eps:
         for c in episode_clips(
             ep, views, pipe.clip.num_frames, frame_step=frame_step(ep.fps, pipe.clip.fps)
@@ -54,8 +55,10 @@ def main() -> None:
             ev.add(c)
             pos = np.asarray(c["trajectory"][0])
             still.append(float(np.linalg.norm(pos[1:] - pos[0], axis=1).mean()))
+            still_frames.extend(np.linalg.norm(pos[1:] - pos[0], axis=1).tolist())
     out = ev.summary()
     out["hold_still/pos_err_m_median"] = float(np.median(still))
+    out["hold_still/motion_err_m_median"] = float(np.median(still_frames))
     print(json.dumps(out, indent=1))
 
 

@@ -292,3 +292,45 @@ def test_asynchronous_execution_acts_on_each_plan_latency_steps_late():
             assert tuple(a[:2]) == (k, s - k + 1), (lag, s, a)
     with pytest.raises(ValueError, match="latency"):
         PolicyConfig(replan_every=4, latency=4)
+
+
+def test_anchored_plans_move_from_the_measured_pose():
+    """anchor="current": decoded frame 0 is moved onto the measured pose, the motion kept."""
+    from scipy.spatial.transform import Rotation
+
+    from actionimages.policy.planners import Plan
+    from actionimages.policy.policy import anchor_trajectory
+
+    T = 5
+    turn = Rotation.from_rotvec([0, 0, 0.1]).as_matrix()  # 0.1 rad about z per frame
+    off = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()  # frame 0 decoded wrong by this
+    rots = np.stack([np.linalg.matrix_power(turn, t) @ off for t in range(T)])
+    pos = np.array([0.3, -0.1, 0.4]) + np.outer(np.arange(T), [0.01, 0.02, 0.0])
+    traj = DecodedActions.from_pose(pos, rots, np.linspace(1, 0, T))
+    now_p, now_r = np.array([0.5, 0.0, 0.2]), Rotation.from_rotvec([0, 0.4, 0]).as_matrix()
+    moved = anchor_trajectory(traj, now_p, now_r)
+    assert np.allclose(moved.position[0], now_p) and np.allclose(moved.rotation[0], now_r)
+    assert np.allclose(moved.position - moved.position[:1], pos - pos[:1])
+    for t in range(T):  # the decoded turn (world frame, on the left) is kept
+        assert np.allclose(moved.rotation[t], np.linalg.matrix_power(turn, t) @ now_r, atol=1e-12)
+    assert np.array_equal(moved.gripper, traj.gripper)
+    assert anchor_trajectory(None, now_p, now_r) is None
+
+    class Fixed:  # always the same (wrongly placed) plan
+        clip = ClipConfig.debug().for_inference()
+
+        def reset(self):
+            pass
+
+        def plan(self, obs, views):
+            return Plan(None, [], None, traj)
+
+    obs = {"ee_position": now_p, "ee_rotation": now_r, "gripper": 1.0}
+    for anchor, first in (("absolute", pos[1]), ("current", now_p + pos[1] - pos[0])):
+        policy = WorldActionPolicy(Fixed(), PolicyConfig(replan_every=2, anchor=anchor))
+        policy.reset()
+        assert np.allclose(policy.select_action(obs).position, first)
+    with pytest.raises(ValueError, match="anchor"):
+        PolicyConfig(anchor="relative")
+    with pytest.raises(ValueError, match="anchor"):
+        PolicyConfig(loop="autoregressive", anchor="current")

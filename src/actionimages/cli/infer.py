@@ -69,6 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--latency", type=int, default=0,
                    help="asynchronous execution: control steps between an observation and its "
                         "plan acting (closed loop, < --replan-every); 0 = synchronous")  # fmt: skip
+    e.add_argument("--anchor", choices=("absolute", "current"), default="absolute",
+                   help="current: execute each plan's motion from the measured pose (its decoded "
+                        "frame 0 moved onto it); absolute: the decoded poses as they are")  # fmt: skip
     e.add_argument("--max-plans", type=int, default=None,
                    help="plans per episode (open loop with 1: the paper's one-trial setting)")  # fmt: skip
     e.add_argument(
@@ -239,7 +242,7 @@ def _run_eval(args) -> int:
 
     pc = PolicyConfig(views=tuple(args.views.split(",")), loop=args.loop, replan_every=args.replan_every,
                       max_plans=args.max_plans, smoothing=args.smoothing, sampling=_sampling(args),
-                      latency=args.latency, write_poses=args.write_poses)  # fmt: skip
+                      latency=args.latency, write_poses=args.write_poses, anchor=args.anchor)  # fmt: skip
     cfg = ModelEvalConfig(
         checkpoint=args.checkpoint, splits=tuple(args.split.split(",")),
         tasks=tuple(args.tasks.split(",")) if args.tasks else None, episodes=args.episodes, policy=pc,

@@ -113,6 +113,12 @@ class GenerationEvaluator:
         err = action_errors_3d(traj.position[1:], pos[1:], traj.rotation[1:], rot[1:])
         frame_err = np.linalg.norm(np.asarray(traj.position[1:]) - pos[1:], axis=-1)  # (T-1,)
         self.per_frame[f"{prefix}/pos_err_m"].extend(frame_err.tolist())
+        # The same error split in two: frame 0 (the current pose: grounding) and the motion
+        # from it (what a policy anchored at its measured pose executes, PolicyConfig.anchor).
+        dec = np.asarray(traj.position, dtype=np.float64)  # (T, 3)
+        self.values[f"{prefix}/frame0_err_m"].append(float(np.linalg.norm(dec[0] - pos[0])))
+        motion = np.linalg.norm((dec[1:] - dec[:1]) - (pos[1:] - pos[:1]), axis=-1)  # (T-1,)
+        self.per_frame[f"{prefix}/motion_err_m"].extend(motion.tolist())
         self.values[f"{prefix}/pos_err_m"].append(err["pos_mean_m"])
         self.values[f"{prefix}/rot_err_deg"].append(err["rot_mean_deg"])
         self.values[f"{prefix}/gripper_err"].append(

@@ -112,13 +112,18 @@ class PatchPCACodec(LatentCodec):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, F, h, w) -> (B, 3, T, H, W) clamped to [-1, 1]."""
+        return self.decode_linear(latents).clamp(-1.0, 1.0)
+
+    def decode_linear(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, h, w) -> (B, 3, T, H, W), not clamped: linear, so losses on pixels
+        (``model.blob_loss``) have a gradient everywhere."""
         if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
             raise ValueError(
                 f"latents must be (B, {self.latent_channels}, F, h, w), got {tuple(latents.shape)}"
             )
         z = latents.to(self.basis.dtype).permute(0, 2, 3, 4, 1)  # (B, F, h, w, C)
         x = (z * self.std) @ self.basis.T + self.mean  # (B, F, h, w, D)
-        return self.unpatch(x).clamp(-1.0, 1.0)
+        return self.unpatch(x)
 
     @torch.no_grad()
     def fit(self, videos: Iterable[torch.Tensor]) -> PatchPCACodec:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from actionimages.model.blob_loss import blob_centroid_loss, predicted_clean, source_frames
 from actionimages.model.camera import plucker_to_latent_frames
 from actionimages.model.causal import (
     block_causal_mask,
@@ -55,6 +56,7 @@ from actionimages.model.packing import (
     pack_camera,
     pack_clips,
     to_frame_deltas,
+    unpack_clips,
 )
 
 
@@ -273,13 +275,15 @@ class WorldActionModel(nn.Module):
     def loss(self, enc: EncodedBatch, generator: torch.Generator, task_ratios, prompt_dropout: float = 0.0,
              shift: float = 1.0, sampling: str = "uniform", tasks: torch.Tensor | None = None,
              action_weight: float = 1.0, first_action_prob: float = 0.0,
-             keep: torch.Tensor | None = None):  # fmt: skip
+             keep: torch.Tensor | None = None, blob_weight: float = 0.0):  # fmt: skip
         """Flow-matching loss over predicted tokens. Returns (loss, info dict with tasks/states/sigma).
 
         ``first_action_prob``: per sample, the probability that frame 0 of the action clips
         (the current pose) is a visible condition (:mod:`masking`). Latent frames made only
         of padding past an episode's end (``enc.frame_valid``) carry no loss, nor do samples
         with ``keep`` (B,) False (the exact task mix drops surplus video-only clips).
+        ``blob_weight`` > 0 adds that times :mod:`blob_loss` (where the implied clean action
+        images put their blobs; patch-PCA latent codec only); info["blob"] holds it.
         """
         x = enc.latents
         B = x.shape[0]
@@ -331,9 +335,35 @@ class WorldActionModel(nn.Module):
             weight = mask * w[None, None, :, None, None]
         err = (pred.float() - target.float()).pow(2) * weight
         denom = weight.sum() * x.shape[1] * x.shape[3] * x.shape[4]
-        return err.sum() / denom.clamp_min(1), {
-            "tasks": tasks,
-            "states": states,
-            "sigma": sigma,
-            "mask": mask,
-        }
+        loss = err.sum() / denom.clamp_min(1)
+        info = {"tasks": tasks, "states": states, "sigma": sigma, "mask": mask}
+        if blob_weight > 0:
+            info["blob"] = self.blob_loss(x_t, pred, sigma_frames, x, predicted, enc.num_views)
+            loss = loss + blob_weight * info["blob"]
+        return loss, info
+
+    def blob_loss(self, x_t, pred, sigma_frames, clean, predicted, num_views: int):
+        """:func:`blob_centroid_loss` of the action images implied by ``pred`` against ``clean``'s.
+
+        x_t, pred, clean: (B, C, 2VF, h, w) in the diffusion space; sigma_frames,
+        predicted: (B, 2VF). The targets are the clean latents decoded (what the codec
+        can represent), not the rendered images.
+        """
+        decode = getattr(self.latent_codec, "decode_linear", None)
+        if self.config.action_representation == "vector":
+            raise ValueError("blob_weight needs action images; this model's actions are vectors")
+        if decode is None:
+            raise ValueError(f"blob_weight needs a linear latent codec (patch-PCA), not "
+                             f"{type(self.latent_codec).__name__}")  # fmt: skip
+        x0 = predicted_clean(x_t, pred, sigma_frames[:, None, :, None, None])
+        _, a_pred = unpack_clips(self.plain_latents(x0, num_views), num_views)  # (B, V, C, F, h, w)
+        with torch.no_grad():
+            _, a_true = unpack_clips(self.plain_latents(clean, num_views), num_views)
+            heat_true = decode(a_true.flatten(0, 1).float())  # (B V, 3, T, H, W)
+        heat_pred = decode(a_pred.flatten(0, 1).float())  # (B V, 3, T, H, W)
+        modality = frame_roles(num_views, clean.shape[2] // (2 * num_views))[0]
+        frames = predicted[:, modality.to(predicted.device) == ACTION]  # (B, V F), view-major
+        frames = frames.reshape(-1, clean.shape[2] // (2 * num_views))  # (B V, F)
+        return blob_centroid_loss(
+            heat_pred, heat_true, source_frames(frames, self.latent_codec.temporal_factor)
+        )

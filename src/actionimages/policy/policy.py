@@ -39,6 +39,7 @@ from actionimages.policy.planners import ModelPlanner, Plan
 from actionimages.sim.action import Action
 
 LOOPS = ("closed", "open", "autoregressive")
+ANCHORS = ("absolute", "current")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ class PolicyConfig:
         dropped). 0: synchronous, the robot waits for each plan. The first plan of an
         episode is always synchronous. Closed loop: below ``replan_every``; autoregressive
         loop: up to one chunk (4 K steps), and within a window nothing is dropped.
+    anchor: "absolute" executes the decoded poses as they are (the paper). "current"
+        executes the plan's motion from the robot's measured pose: the decoded frame 0,
+        which should be the current pose, is moved onto it and every later frame moves
+        with it (:func:`anchor_trajectory`). Frame 0 is known from proprioception, so its
+        decoding error (the model's grounding error) is removed from every action, and
+        only the predicted motion is kept. Closed and open loops.
     write_poses: autoregressive loop: also write the executed chunk's observed poses into
         the cache as its action frames, and give the prefill the current pose (the clean
         copy teacher forcing trains on). False (default): the views only, the model's own
@@ -87,6 +94,7 @@ class PolicyConfig:
     control_fps: float = 10.0
     sampling: SamplingConfig | None = None
     latency: int = 0
+    anchor: str = "absolute"
     write_poses: bool = False
 
     def __post_init__(self) -> None:
@@ -100,6 +108,11 @@ class PolicyConfig:
             raise ValueError(f"smoothing must be 0 or an odd window >= 5, got {self.smoothing}")
         if not self.views:
             raise ValueError("views must name at least one camera")
+        if self.anchor not in ANCHORS or (
+            self.anchor != "absolute" and self.loop == "autoregressive"
+        ):
+            raise ValueError(f"anchor must be one of {ANCHORS} ('current' with the closed or open "
+                             f"loop), got {self.anchor!r} with loop {self.loop!r}")  # fmt: skip
         if self.latency < 0 or (
             self.latency
             and (
@@ -208,6 +221,8 @@ class WorldActionPolicy:
             else self.decode(plan, obs["ee_rotation"])
         )
         self.plans.append(PlanRecord(self.steps, plan, traj))
+        if self.config.anchor == "current":
+            traj = anchor_trajectory(traj, obs["ee_position"], obs["ee_rotation"])
         clip = self.planner.clip
         from actionimages.clips import source_frames_per_clip_frame
 
@@ -279,6 +294,30 @@ def chunk_actions(
             last = Action(pos[t], rot[t], float(grip[t]))
         out.append(last)
     return out
+
+
+def anchor_trajectory(traj: DecodedActions | None, position, rotation) -> DecodedActions | None:
+    """Move a decoded plan so that its frame 0 is the measured pose (``position`` (3,),
+    ``rotation`` (3, 3)); later frames keep their motion relative to frame 0.
+
+        p'_t = p + (p_t - p_0)          R'_t = R_t R_0^T R
+
+    i.e. the displacement is applied in the world frame and the rotation change is applied
+    on the left, as the decoded frames move. The gripper is kept as decoded (its level is
+    read from the image, not from a position). ``points`` and the per-step evidence stay
+    as decoded: they describe what the model drew. None stays None.
+    """
+    if traj is None:
+        return None
+    pos = np.asarray(traj.position, dtype=np.float64)  # (T, 3)
+    rot = np.asarray(traj.rotation, dtype=np.float64)  # (T, 3, 3)
+    p_now = np.asarray(position, dtype=np.float64).reshape(3)
+    r_now = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
+    if not (np.isfinite(pos).all() and np.isfinite(rot).all()):
+        return traj  # chunk_actions drops a non-finite plan
+    moved = p_now + (pos - pos[:1])  # (T, 3)
+    turned = rot @ rot[0].T @ r_now  # (T, 3, 3)
+    return dataclasses.replace(traj, position=moved, rotation=turned)
 
 
 def upsample_trajectory(traj: DecodedActions | None, k: int) -> DecodedActions | None:

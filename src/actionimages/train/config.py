@@ -65,6 +65,8 @@ class TrainConfig:
             decoupled noise: video noise level ~ Beta(3, 1), mostly noisy, i.e. DreamZero's
             t = 1 - Beta(3, 1) with t = 1 clean; action level uniform and shifted).
         action_loss_weight: weight of action frames in the loss relative to video frames.
+        blob_loss_weight: weight of the auxiliary localisation loss (:mod:`actionimages.model.
+            blob_loss`: where the implied clean action images put their blobs); 0 = off.
         lr, warmup_steps, weight_decay, betas, grad_clip: AdamW, linear warm-up then constant.
         ema_decay: keep an EMA of the weights (None = off).
         mixed_precision: "no" or "bf16" (GPU); gradient_checkpointing: recompute blocks.
@@ -95,6 +97,7 @@ class TrainConfig:
     timestep_shift: float = 1.0
     timestep_sampling: str = "uniform"
     action_loss_weight: float = 1.0
+    blob_loss_weight: float = 0.0
     lr: float = 3e-4
     warmup_steps: int = 50
     weight_decay: float = 0.0
@@ -141,6 +144,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.action_loss_weight <= 0:
             raise ValueError(f"action_loss_weight must be > 0, got {self.action_loss_weight}")
+        if not self.blob_loss_weight >= 0:
+            raise ValueError(f"blob_loss_weight must be >= 0, got {self.blob_loss_weight}")
         numbers = {"lr": self.lr, "weight_decay": self.weight_decay, "grad_clip": self.grad_clip,
                    "timestep_shift": self.timestep_shift, "action_loss_weight": self.action_loss_weight}  # fmt: skip
         bad = [k for k, v in numbers.items() if not math.isfinite(v)]

@@ -170,7 +170,7 @@ class Trainer:
                                     cfg.timestep_shift, cfg.timestep_sampling,
                                     action_weight=cfg.action_loss_weight,
                                     first_action_prob=self.model_config.first_action_prob,
-                                    tasks=tasks, keep=keep)  # fmt: skip
+                                    tasks=tasks, keep=keep, blob_weight=cfg.blob_loss_weight)  # fmt: skip
         if not torch.isfinite(loss.detach()):
             raise NonFiniteLossError(self._diverged("loss", float(loss.detach())))
         self.accelerator.backward(loss)
@@ -192,7 +192,9 @@ class Trainer:
         # tasks, so video-only clips shift the mix away from the configured ratios.
         trained = info["tasks"].cpu() if keep is None else info["tasks"].cpu()[keep]
         counts = torch.bincount(trained, minlength=len(TASKS)).tolist()
+        extra = {"blob_loss": float(info["blob"].detach())} if "blob" in info else {}
         return {
+            **extra,
             "loss": float(loss.detach()),
             "grad_norm": grad_norm,
             "lr": self.scheduler.get_last_lr()[0],
