@@ -1,13 +1,16 @@
-"""The shipped default model gives the same outputs as before this refactor (issue 13).
+"""The shipped default model gives the same outputs as when it was shipped.
 
-``tests/fixtures/tiny_generate_bd3d7ef.npz`` was written by running the generation below
-with the package at commit bd3d7ef (before the sampler, factory and policy changes):
-8x8 block means of every generated video and action-image pixel. Regenerate it only on
-purpose, when the model or the sampler is meant to change.
+``tests/fixtures/tiny_generate.npz`` holds 8x8 block means of every generated video and
+action-image pixel of the generation below, written when ``models/tiny`` was last
+replaced (issue 15, the shift-6 recipe). Regenerate it only on purpose, when the model
+or the sampler is meant to change:
+
+    .venv/bin/python tests/infer/test_shipped_model_unchanged.py --write
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +21,13 @@ from actionimages.geometry import Camera
 from actionimages.infer.pipeline import SamplingConfig, WorldActionPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "tests" / "fixtures" / "tiny_generate_bd3d7ef.npz"
+REFERENCE = ROOT / "tests" / "fixtures" / "tiny_generate.npz"
 
 
-@pytest.mark.skipif(not (ROOT / "models" / "tiny").is_dir(), reason="models/tiny not present")
-def test_models_tiny_generates_what_it_generated_before_the_refactor():
+def generate_fingerprint(folder: Path) -> dict[str, np.ndarray]:
+    """A fixed 2-view generation of ``folder``'s model -> (V, T, 8, 8, 3) block means."""
     torch.set_num_threads(1)
-    pipe = WorldActionPipeline.from_pretrained(ROOT / "models" / "tiny")
+    pipe = WorldActionPipeline.from_pretrained(folder)
     rng = np.random.default_rng(0)
     img = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
     cams = [Camera.look_at([1.2, 0.0, 0.6], [0.5, 0.0, 0.1], height=64, width=64),
@@ -35,9 +38,14 @@ def test_models_tiny_generates_what_it_generated_before_the_refactor():
     def fingerprint(x):  # (1, V, T, H, W, 3) -> (V, T, 8, 8, 3) block means
         return x[0].reshape(2, 9, 8, 8, 8, 8, 3).mean((3, 5)).numpy()
 
-    ref = np.load(REFERENCE)
-    np.testing.assert_allclose(fingerprint(out.video), ref["video"], atol=1e-5)
-    np.testing.assert_allclose(fingerprint(out.actions), ref["actions"], atol=1e-5)
+    return {"video": fingerprint(out.video), "actions": fingerprint(out.actions)}
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "tiny").is_dir(), reason="models/tiny not present")
+def test_models_tiny_generates_what_it_generated_when_shipped():
+    got, ref = generate_fingerprint(ROOT / "models" / "tiny"), np.load(REFERENCE)
+    np.testing.assert_allclose(got["video"], ref["video"], atol=1e-5)
+    np.testing.assert_allclose(got["actions"], ref["actions"], atol=1e-5)
 
 
 @pytest.mark.skipif(not (ROOT / "models" / "tiny").is_dir(), reason="models/tiny not present")
@@ -57,3 +65,8 @@ def test_a_model_folder_loads_without_any_training_config(tmp_path):
     (folder / "config.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="lacks its 'inference' section"):
         WorldActionPipeline.from_pretrained(folder)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    np.savez(REFERENCE, **generate_fingerprint(ROOT / "models" / "tiny"))
+    print(f"wrote {REFERENCE}")

@@ -51,7 +51,8 @@ def test_train_cli_rejects_unknown_fields(tmp_path, capsys):
     ("item", "message"),
     [("lr=nan", "not a finite number: lr"), ("batch_size=abc", "expects an integer"),
      ("clip=foo", "unknown clip preset"), ("lr=1e38", r"lr must lie in \(0, 1\]"),
-     ("grad_clip=true", "expects a number")],
+     ("grad_clip=true", "expects a number"), ("blob_loss_weight=-1", "blob_loss_weight must be >= 0"),
+     ("blob_loss_weight=inf", "not a finite number: blob_loss_weight")],
 )  # fmt: skip
 def test_bad_overrides_are_one_line_errors(dataset, tmp_path, capsys, item, message):
     import re

@@ -147,7 +147,8 @@ class TrainConfig:
         if not self.blob_loss_weight >= 0:
             raise ValueError(f"blob_loss_weight must be >= 0, got {self.blob_loss_weight}")
         numbers = {"lr": self.lr, "weight_decay": self.weight_decay, "grad_clip": self.grad_clip,
-                   "timestep_shift": self.timestep_shift, "action_loss_weight": self.action_loss_weight}  # fmt: skip
+                   "timestep_shift": self.timestep_shift, "action_loss_weight": self.action_loss_weight,
+                   "blob_loss_weight": self.blob_loss_weight}  # fmt: skip
         bad = [k for k, v in numbers.items() if not math.isfinite(v)]
         if bad:
             raise ValueError(f"not a finite number: {', '.join(bad)}")
@@ -194,10 +195,12 @@ PRESETS: dict[str, TrainConfig] = {
         name="debug", model=ModelConfig.preset("debug"), clip=ClipConfig.preset("debug"), output_dir="runs/debug", steps=4, batch_size=2,
         lr=1e-3, warmup_steps=2, log_every=1, save_every=0, report_to="none", num_threads=1,
     ),
-    # The shipped default model (models/tiny/MODEL_CARD.md): one CPU thread, about an hour.
+    # The shipped default model (models/tiny/MODEL_CARD.md): one CPU thread, about 20 min.
+    # Noise levels shifted towards high noise (shift 6), chosen on validation clips
+    # (BENCHMARKS.md, "Issue 15: the default recipe"); the first 224 episodes (make data).
     "tiny": TrainConfig(
-        name="tiny", data=("data/sim-train",), steps=3000, batch_size=8, lr=5e-4, warmup_steps=100,
-        ema_decay=0.995, save_every=250, num_threads=1,
+        name="tiny", data=("data/sim-train",), max_episodes=224, steps=3000, batch_size=8, lr=5e-4,
+        warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1, timestep_shift=6.0,
     ),
     # The tiny run with the current pose given (model "tiny-state"), action frames
     # weighted 4x from the start, and noise levels shifted towards high noise (shift 6:
@@ -214,6 +217,7 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The autoregressive counterpart of "tiny" (issue 11): the same data (the first 224
     # episodes), clip, steps and optimiser, with model "tiny-ar" (teacher-forced chunks).
+    # Shift 1, as the default had when models/tiny-ar was trained.
     "tiny-ar": TrainConfig(
         name="tiny-ar", model=ModelConfig.preset("tiny-ar"), data=("data/sim-train",), max_episodes=224,
         steps=2000, batch_size=8, lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250,
@@ -221,9 +225,9 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # Issue 7's low-dimensional-action baseline: the same run with model "tiny-lowdim".
     "tiny-lowdim": TrainConfig(
-        name="tiny-lowdim", model=ModelConfig.preset("tiny-lowdim"), data=("data/sim-train",), steps=3000, batch_size=8,
-        lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
-        output_dir="runs/tiny-lowdim",
+        name="tiny-lowdim", model=ModelConfig.preset("tiny-lowdim"), data=("data/sim-train",), max_episodes=224,
+        steps=3000, batch_size=8, lr=5e-4, warmup_steps=100, ema_decay=0.995, save_every=250, num_threads=1,
+        timestep_shift=6.0, output_dir="runs/tiny-lowdim",
     ),
     "paper": TrainConfig(
         name="paper", model=ModelConfig.preset("wan2.2-ti2v-5b"), clip=ClipConfig.preset("default"), output_dir="runs/paper", steps=100_000,
