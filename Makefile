@@ -29,8 +29,9 @@ data: venv
 	.venv/bin/actionimages sim record --task all --episodes $(SIM_EPISODES) --out $(SIM_DATA) \
 		--cameras front,left_shoulder,right_shoulder,overhead --image-size 64 --video-codec h264
 
-# Reproduces models/tiny on one CPU thread (resumes if interrupted). Two phases: the tiny
-# preset for 1000 steps, then action frames weighted 4x in the loss (see the model card).
+# Reproduces models/tiny on one CPU thread, about 20 min (resumes if interrupted). Two
+# phases: the tiny preset (flow shift 6, the first 224 episodes) for 1000 steps, then
+# action frames weighted 4x in the loss (see the model card).
 TINY_STEPS = 2000
 train-default: data
 	.venv/bin/actionimages train --preset tiny --data $(SIM_DATA) --output-dir runs/tiny --steps 1000
