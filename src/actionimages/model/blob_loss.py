@@ -21,6 +21,10 @@ where x0 is the posterior mean, the centroid of a mean of equal-mass blobs is th
 of their centroids: what the loss asks for is what the flow loss's x0 already is, only
 scored where it matters. Only predicted action frames whose target and prediction both
 have mass above the threshold count (a prediction still below it gets no gradient here).
+
+Measured on the tiny recipe (BENCHMARKS.md, rows T3, T4, T7 and T8): it lowers the position
+errors, but it costs video quality and rotation, and the policy acts worse. So it is off by
+default (``TrainConfig.blob_loss_weight = 0``).
 """
 
 from __future__ import annotations
