@@ -60,7 +60,7 @@ baselines: data
 	.venv/bin/actionimages baseline train-bc --data $(SIM_DATA) --out runs/bc-tiny --steps 1000 \
 		--batch-size 16 --preset tiny
 	mkdir -p models/bc-tiny && cp runs/bc-tiny/{config.json,model.safetensors,stats.json,train_info.json,log.jsonl} models/bc-tiny/
-	.venv/bin/python benchmarks/baselines.py --episodes 10
+	.venv/bin/python benchmarks/baselines.py --episodes 20
 
 # The pose-conditioned model of issue 15 (models/tiny-state, see its MODEL_CARD.md) and its
 # two baselines on the same data and budget: 800 expert episodes (seeds 0..799), preset
